@@ -1,0 +1,3 @@
+"""governance package (filled in by later issues)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""node package (filled in by later issues)."""
+
+__all__: list[str] = []

@@ -1,0 +1,105 @@
+"""Record ids, signing input, signing and verification of envelopes, leaf bytes.
+
+specs/01-records.md §5–§6. Verification raises; it never returns a bool.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from protocol.canonical import canonicalize, parse, parse_canonical
+from protocol.did import public_key_from_did
+from protocol.errors import InvalidJSON, InvalidKey, InvalidRecord, InvalidSignature
+from protocol.keys import AgentKey, verify_signature
+from protocol.records import MAX_LEAF_BYTES, Envelope, Record, RecordId
+
+__all__ = [
+    "SIGNING_PREFIX",
+    "envelope_from_json",
+    "envelope_from_leaf",
+    "leaf_bytes",
+    "record_bytes",
+    "record_id",
+    "sign",
+    "signing_input",
+    "verify",
+]
+
+# specs/01-records.md §5: domain separation, so that a record signature can
+# never be replayed as a signature over anything else the same key signs.
+SIGNING_PREFIX = b"fabcommons-record-v1\n"
+
+
+def record_bytes(record: Record) -> bytes:
+    """JCS(record). Raises InvalidJSON when the body is outside the profile."""
+    return canonicalize(record.to_dict())
+
+
+def record_id(record: Record) -> RecordId:
+    """"sha256:" + lowercase hex SHA-256 of JCS(record)."""
+    return RecordId("sha256:" + hashlib.sha256(record_bytes(record)).hexdigest())
+
+
+def signing_input(record: Record) -> bytes:
+    """The exact bytes the author signs."""
+    return SIGNING_PREFIX + record_bytes(record)
+
+
+def sign(record: Record, key: AgentKey) -> Envelope:
+    """Sign record with key, which must be the record's author. Raises InvalidRecord."""
+    if record.author != key.did:
+        raise InvalidRecord("author", "is not the did of the signing key")
+    return Envelope(record=record, sig=key.sign(signing_input(record)))
+
+
+def verify(envelope: Envelope) -> Record:
+    """Check the envelope's signature by its author; return the record.
+
+    Raises InvalidSignature, or InvalidRecord when the record cannot be canonicalised.
+    """
+    try:
+        message = signing_input(envelope.record)
+    except InvalidJSON as exc:
+        raise InvalidRecord("record", str(exc)) from exc
+    try:
+        verify_signature(public_key_from_did(envelope.record.author), message, envelope.sig)
+    except InvalidKey as exc:
+        raise InvalidSignature(str(exc)) from exc
+    return envelope.record
+
+
+def leaf_bytes(envelope: Envelope) -> bytes:
+    """JCS(envelope): the bytes a log stores and hashes. Raises InvalidRecord if too large."""
+    try:
+        data = canonicalize(envelope.to_dict())
+    except InvalidJSON as exc:
+        raise InvalidRecord("record", str(exc)) from exc
+    if len(data) > MAX_LEAF_BYTES:
+        raise InvalidRecord("envelope", f"larger than {MAX_LEAF_BYTES} bytes")
+    return data
+
+
+def envelope_from_leaf(data: bytes) -> Envelope:
+    """Parse a log leaf, which must be exactly JCS(envelope). Raises InvalidRecord."""
+    if len(data) > MAX_LEAF_BYTES:
+        raise InvalidRecord("envelope", f"larger than {MAX_LEAF_BYTES} bytes")
+    try:
+        value = parse_canonical(data)
+    except InvalidJSON as exc:
+        raise InvalidRecord("envelope", str(exc)) from exc
+    return Envelope.from_dict(value)
+
+
+def envelope_from_json(data: bytes | str | Any) -> Envelope:
+    """Parse an envelope a client sent (any JSON spelling). Raises InvalidRecord."""
+    if isinstance(data, bytes | str):
+        if len(data) > MAX_LEAF_BYTES * 2:
+            raise InvalidRecord("envelope", "request body too large")
+        try:
+            data = parse(data)
+        except InvalidJSON as exc:
+            raise InvalidRecord("envelope", str(exc)) from exc
+    envelope = Envelope.from_dict(data)
+    leaf_bytes(envelope)  # enforces the profile and the size limit
+    return envelope

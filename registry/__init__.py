@@ -1,0 +1,3 @@
+"""registry package (filled in by later issues)."""
+
+__all__: list[str] = []
