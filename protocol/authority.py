@@ -118,10 +118,36 @@ class LogAuthority:
         Raises InvalidSignature, InvalidRecord or Unauthorised.
         """
         record = verify(envelope)
-        body = parse_body(record)
+        return self.admit_verified(record, parse_body(record))
+
+    def admit_verified(self, record: Record, body: RecordBody) -> AuthorisedEntry:
+        """Authorise and apply a record whose signature the caller has verified.
+
+        Raises Unauthorised; the state changes only on success.
+        """
         self.check(record, body)
         self.apply(record, body)
         return AuthorisedEntry(record, body, self.identity(record.author))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON form for storage (extensions must hold JSON values)."""
+        return {
+            "node": self.node,
+            "members": dict(self.members),
+            "current_key": dict(self.current_key),
+            "identity_of_key": dict(self.identity_of_key),
+            "extensions": copy.deepcopy(self.extensions),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LogAuthority:
+        return cls(
+            node=Did(data["node"]),
+            members={Did(k): v for k, v in data["members"].items()},
+            current_key={Did(k): Did(v) for k, v in data["current_key"].items()},
+            identity_of_key={Did(k): Did(v) for k, v in data["identity_of_key"].items()},
+            extensions=copy.deepcopy(data.get("extensions", {})),
+        )
 
 
 def _check_node_only(state: LogAuthority, record: Record, body: Any) -> None:

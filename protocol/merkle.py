@@ -22,7 +22,9 @@ __all__ = [
     "MemoryHashStore",
     "SubtreeId",
     "consistency_proof",
+    "consistency_subtrees",
     "inclusion_proof",
+    "inclusion_subtrees",
     "leaf_hash",
     "node_hash",
     "root",
@@ -128,6 +130,22 @@ def _inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
             lo = lo + k
     ranges.reverse()
     return ranges
+
+
+def inclusion_subtrees(index: int, size: int) -> list[SubtreeId]:
+    """The stored subtrees `inclusion_proof` reads, so that a store can fetch them first."""
+    if not 0 <= index < size:
+        raise ValueError(f"leaf index {index} is not in a tree of size {size}")
+    return [sid for a, b in _inclusion_ranges(index, size) for sid in _decompose(a, b)]
+
+
+def consistency_subtrees(old_size: int, new_size: int) -> list[SubtreeId]:
+    """The stored subtrees `consistency_proof` reads."""
+    if not 0 < old_size <= new_size:
+        raise ValueError(f"no consistency proof from size {old_size} to {new_size}")
+    if old_size == new_size:
+        return []
+    return [sid for a, b in _consistency_ranges(old_size, new_size) for sid in _decompose(a, b)]
 
 
 def inclusion_proof(index: int, size: int, reader: HashReader) -> list[bytes]:

@@ -101,8 +101,10 @@ class Record:
     def __post_init__(self) -> None:
         if type(self.v) is not int or self.v != RECORD_VERSION:
             raise InvalidRecord("v", f"must be {RECORD_VERSION}")
-        if not isinstance(self.type, str) or len(self.type) > 64 or not _TYPE_RE.fullmatch(
-            self.type
+        if (
+            not isinstance(self.type, str)
+            or len(self.type) > 64
+            or not _TYPE_RE.fullmatch(self.type)
         ):
             raise InvalidRecord("type", "must be a dotted lowercase name of at most 64 chars")
         try:
@@ -214,4 +216,3 @@ def parse_body(record: Record) -> RecordBody:
 
 def is_record_id(text: object) -> bool:
     return isinstance(text, str) and _ID_RE.fullmatch(text) is not None
-

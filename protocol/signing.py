@@ -37,7 +37,7 @@ def record_bytes(record: Record) -> bytes:
 
 
 def record_id(record: Record) -> RecordId:
-    """"sha256:" + lowercase hex SHA-256 of JCS(record)."""
+    """ "sha256:" + lowercase hex SHA-256 of JCS(record)."""
     return RecordId("sha256:" + hashlib.sha256(record_bytes(record)).hexdigest())
 
 

@@ -1,0 +1,372 @@
+"""GET /api/openapi.json: the OpenAPI 3.1 description of every route the node serves.
+
+tests/node/test_openapi.py checks that it validates and that it lists every
+route the app registers, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+__all__ = ["openapi_document", "routes"]
+
+routes = web.RouteTableDef()
+
+_PROBLEM = {"$ref": "#/components/responses/Problem"}
+_SIGNED = [{"httpSignature": []}]
+_ADMIN = [{"adminToken": []}]
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _query(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": True,
+        "description": description,
+        "schema": {"type": "integer", "minimum": 0, "maximum": 999999999999999999},
+    }
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {str(code): _PROBLEM for code in codes}
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document (a fresh dict each call)."""
+    envelope = {"$ref": "#/components/schemas/Envelope"}
+    appended = {
+        "type": "object",
+        "required": ["id", "index"],
+        "properties": {
+            "id": {"$ref": "#/components/schemas/RecordId"},
+            "index": {"type": "integer", "minimum": 0},
+        },
+    }
+    hashes = {"type": "array", "items": {"type": "string", "contentEncoding": "base64"}}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "fabcommons node",
+            "version": "1",
+            "description": "A fabcommons peer node. Normative: specs/ in the repository.",
+            "license": {"name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"},
+        },
+        "paths": {
+            "/.well-known/fabcommons": {
+                "get": {
+                    "summary": "Discover the node: did, log origin and verifier key, API roots",
+                    "operationId": "wellKnown",
+                    "responses": {"200": _json({"$ref": "#/components/schemas/WellKnown"})},
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "Liveness and readiness (the database answers)",
+                    "operationId": "healthz",
+                    "responses": {"200": _json({"type": "object"}), **_errors(503)},
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "operationId": "metrics",
+                    "responses": {
+                        "200": {
+                            "description": "Prometheus text format",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+            "/fed/v1/checkpoint": {
+                "get": {
+                    "summary": "The latest signed checkpoint (C2SP tlog-checkpoint signed note)",
+                    "operationId": "getCheckpoint",
+                    "responses": {
+                        "200": {
+                            "description": "The signed note",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+            "/fed/v1/entries": {
+                "get": {
+                    "summary": "Log leaves start..end-1 as NDJSON, each line its exact leaf bytes",
+                    "operationId": "getEntries",
+                    "parameters": [
+                        _query("start", "first index"),
+                        _query("end", "one past the last index"),
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "Up to max_entries_per_request leaves",
+                            "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+                        },
+                        **_errors(400),
+                    },
+                }
+            },
+            "/fed/v1/proof/inclusion": {
+                "get": {
+                    "summary": "RFC 9162 inclusion proof (audit path)",
+                    "operationId": "getInclusionProof",
+                    "parameters": [
+                        _query("index", "leaf index"),
+                        _query("tree_size", "tree size"),
+                    ],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["leaf_index", "tree_size", "hashes"],
+                                "properties": {
+                                    "leaf_index": {"type": "integer"},
+                                    "tree_size": {"type": "integer"},
+                                    "hashes": hashes,
+                                },
+                            }
+                        ),
+                        **_errors(400),
+                    },
+                }
+            },
+            "/fed/v1/proof/consistency": {
+                "get": {
+                    "summary": "RFC 9162 consistency proof",
+                    "operationId": "getConsistencyProof",
+                    "parameters": [_query("from", "older size"), _query("to", "newer size")],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["from", "to", "hashes"],
+                                "properties": {
+                                    "from": {"type": "integer"},
+                                    "to": {"type": "integer"},
+                                    "hashes": hashes,
+                                },
+                            }
+                        ),
+                        **_errors(400),
+                    },
+                }
+            },
+            "/fed/v1/records/{id}": {
+                "get": {
+                    "summary": "A record of this log by id, with its index",
+                    "operationId": "getRecord",
+                    "parameters": [
+                        {
+                            "name": "id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"$ref": "#/components/schemas/RecordId"},
+                        }
+                    ],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["index", "envelope"],
+                                "properties": {"index": {"type": "integer"}, "envelope": envelope},
+                            }
+                        ),
+                        **_errors(400, 404),
+                    },
+                }
+            },
+            "/blobs/sha256/{hex}": {
+                "get": {
+                    "summary": "A stored file by its SHA-256 (immutable)",
+                    "operationId": "getBlob",
+                    "parameters": [
+                        {
+                            "name": "hex",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                        }
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The file",
+                            "content": {"application/octet-stream": {"schema": {}}},
+                        },
+                        **_errors(400, 404),
+                    },
+                }
+            },
+            "/api/v1/records": {
+                "post": {
+                    "summary": "Append an envelope signed by an authorised author",
+                    "description": "The request is signed (RFC 9421) by the record's author.",
+                    "operationId": "postRecord",
+                    "security": _SIGNED,
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": envelope}},
+                    },
+                    "responses": {
+                        "201": _json(appended, "Appended"),
+                        "200": _json(appended, "Already in the log"),
+                        **_errors(400, 401, 403, 413, 422, 503),
+                    },
+                }
+            },
+            "/api/v1/blobs": {
+                "post": {
+                    "summary": "Store a file (raw body) uploaded by a member",
+                    "operationId": "postBlob",
+                    "security": _SIGNED,
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/octet-stream": {"schema": {}}},
+                    },
+                    "responses": {
+                        "201": _json(
+                            {
+                                "type": "object",
+                                "required": ["sha256", "size"],
+                                "properties": {
+                                    "sha256": {"type": "string"},
+                                    "size": {"type": "integer"},
+                                    "url": {"type": "string"},
+                                },
+                            },
+                            "Stored",
+                        ),
+                        **_errors(400, 401, 403, 413, 507),
+                    },
+                }
+            },
+            "/api/v1/members": {
+                "get": {
+                    "summary": "The members of this node's log with their roles and current keys",
+                    "operationId": "listMembers",
+                    "responses": {"200": _json({"type": "object"})},
+                }
+            },
+            "/api/v1/admin/members": {
+                "post": {
+                    "summary": "Admit a member (the node signs member.admit)",
+                    "operationId": "admitMember",
+                    "security": _ADMIN,
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["did"],
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "did": {"type": "string"},
+                                        "role": {"enum": ["member", "operator"]},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": _json(appended, "Admitted"),
+                        **_errors(400, 401, 403, 422, 503),
+                    },
+                }
+            },
+            "/api/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "operationId": "openapi",
+                    "responses": {"200": _json({"type": "object"})},
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {
+                "httpSignature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Signature",
+                    "description": "RFC 9421 signature by the agent's did:key over @method, "
+                    "@target-uri and content-digest, with created and nonce",
+                },
+                "adminToken": {"type": "http", "scheme": "bearer"},
+            },
+            "schemas": {
+                "RecordId": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"},
+                "Envelope": {
+                    "type": "object",
+                    "required": ["record", "sig"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "record": {
+                            "type": "object",
+                            "required": ["v", "type", "author", "created", "body"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "v": {"const": 1},
+                                "type": {"type": "string"},
+                                "author": {"type": "string"},
+                                "created": {"type": "string"},
+                                "body": {"type": "object"},
+                            },
+                        },
+                        "sig": {"type": "string"},
+                    },
+                },
+                "WellKnown": {
+                    "type": "object",
+                    "required": ["did", "name", "log", "api", "federation", "software"],
+                    "properties": {
+                        "did": {"type": "string"},
+                        "name": {"type": "string"},
+                        "log": {
+                            "type": "object",
+                            "required": ["origin", "vkey"],
+                            "properties": {
+                                "origin": {"type": "string"},
+                                "vkey": {"type": "string"},
+                            },
+                        },
+                        "api": {"type": "string"},
+                        "federation": {"type": "string"},
+                        "software": {"type": "object"},
+                    },
+                },
+                "Problem": {
+                    "type": "object",
+                    "required": ["type", "title", "status", "detail"],
+                    "properties": {
+                        "type": {"type": "string"},
+                        "title": {"type": "string"},
+                        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+                        "detail": {"type": "string"},
+                        "request_id": {"type": "string"},
+                        "field": {"type": "string"},
+                    },
+                },
+            },
+            "responses": {
+                "Problem": {
+                    "description": "RFC 9457 problem details",
+                    "content": {
+                        "application/problem+json": {
+                            "schema": {"$ref": "#/components/schemas/Problem"}
+                        }
+                    },
+                }
+            },
+        },
+    }
+
+
+@routes.get("/api/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())

@@ -1,0 +1,50 @@
+"""Discovery and operations: /.well-known/fabcommons, /healthz, /metrics."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from aiohttp import web
+
+from node.appkeys import CONFIG, LOG, METRICS
+
+__all__ = ["routes"]
+
+routes = web.RouteTableDef()
+
+
+def _software_version() -> str:
+    try:
+        return version("fabcommons")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+@routes.get("/.well-known/fabcommons")
+async def well_known(request: web.Request) -> web.Response:
+    log = request.app[LOG]
+    config = request.app[CONFIG]
+    return web.json_response(
+        {
+            "did": log.did,
+            "name": config.name,
+            "log": {"origin": log.origin, "vkey": log.verifier.vkey},
+            "api": "/api/v1",
+            "federation": "/fed/v1",
+            "software": {"name": "fabcommons", "version": _software_version()},
+        }
+    )
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    head = await request.app[LOG].current_head()
+    return web.json_response({"status": "ok", "log_size": head.size})
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(
+        body=request.app[METRICS].render(),
+        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+    )

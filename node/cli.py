@@ -1,0 +1,189 @@
+"""The `fabcommons` command line. The only place that configures logging or prints."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from node.client import NodeClient, NodeClientError
+from node.config import ConfigError, load_config
+from node.setup import NodeExists, init_node
+from node.verifylog import LogVerificationError, verify_remote_log
+from protocol.errors import ProtocolError
+from protocol.keys import AgentKey, save_key
+
+__all__ = ["main"]
+
+console = Console(emoji=False, highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, emoji=False, highlight=False, soft_wrap=True)
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    identity = init_node(
+        Path(args.data),
+        name=args.name,
+        origin=args.origin,
+        database_url=args.database_url,
+        port=args.port,
+    )
+    console.print(f"[bold]node created[/bold] in {args.data}")
+    console.print(f"did     {identity.did}")
+    console.print(f"origin  {identity.origin}")
+    console.print(f"vkey    {identity.vkey}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from node.app import create_app
+
+    config = load_config(Path(args.data), host=args.host, port=args.port)
+    _configure_logging(args.log_level)
+    app = create_app(config)
+    web.run_app(
+        app,
+        host=config.host,
+        port=config.port,
+        print=lambda _: logging.getLogger("node").info(
+            "listening on http://%s:%d", config.host, config.port
+        ),
+        access_log=None,
+        shutdown_timeout=10,
+    )
+    return 0
+
+
+def cmd_key_new(args: argparse.Namespace) -> int:
+    key = AgentKey.generate()
+    save_key(key, Path(args.out))
+    console.print(key.did, soft_wrap=True)
+    return 0
+
+
+async def _verify(url: str, quiet: bool) -> int:
+    async with NodeClient(url) as client:
+        with Progress(
+            TextColumn("verifying"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            disable=quiet,
+        ) as bar:
+            task = bar.add_task("entries", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            result = await verify_remote_log(client, progress)
+    console.print(f"[green]verified[/green] {result.origin} ({result.did})")
+    console.print(f"size    {result.size}")
+    console.print(f"root    {base64.b64encode(result.root).decode()}")
+    console.print(f"members {result.members}")
+    for record_type, count in sorted(result.types.items()):
+        console.print(f"  {record_type:<20} {count}")
+    return 0
+
+
+def cmd_log_verify(args: argparse.Namespace) -> int:
+    return asyncio.run(_verify(args.url, args.quiet))
+
+
+async def _admit(node: str, token: str, did: str, role: str) -> int:
+    async with NodeClient(node) as client:
+        result = await client.admit_member(did, token, role)
+    console.print(f"admitted {did} as {role}: record {result['id']} at index {result['index']}")
+    return 0
+
+
+def cmd_member_admit(args: argparse.Namespace) -> int:
+    config = load_config(Path(args.data))
+    token = config.token_path.read_text(encoding="ascii").strip()
+    node = args.node or config.public_url
+    return asyncio.run(_admit(node, token, args.did, args.role))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fabcommons", description="A fabcommons peer node and its tools."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("init", help="create a new node (key, config, database, admin token)")
+    p.add_argument("--data", required=True, help="the node's data directory")
+    p.add_argument("--name", required=True, help="the cooperative's display name")
+    p.add_argument("--origin", help="the log origin (checkpoint key name); default from name")
+    p.add_argument("--database-url", help="SQLAlchemy URL; default SQLite in the data directory")
+    p.add_argument("--port", type=int, help="port `serve` listens on (default 8700)")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("serve", help="run the node until SIGINT/SIGTERM")
+    p.add_argument("--data", required=True, help="the node's data directory")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (default 8700)")
+    p.add_argument("--log-level", default="info", help="debug, info, warning, error")
+    p.set_defaults(func=cmd_serve)
+
+    key = sub.add_parser("key", help="agent keys").add_subparsers(dest="key_command", required=True)
+    p = key.add_parser("new", help="make a member/workshop key file (mode 0600); prints its did")
+    p.add_argument("--out", required=True, help="where to write the PKCS#8 PEM key")
+    p.set_defaults(func=cmd_key_new)
+
+    log = sub.add_parser("log", help="logs").add_subparsers(dest="log_command", required=True)
+    p = log.add_parser("verify", help="verify a node's whole log from outside")
+    p.add_argument("url", help="the node's base URL, e.g. http://127.0.0.1:8700")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_log_verify)
+
+    member = sub.add_parser("member", help="members").add_subparsers(
+        dest="member_command", required=True
+    )
+    p = member.add_parser("admit", help="admit a member (operator; uses <data>/admin.token)")
+    p.add_argument("did", help="the member's did:key")
+    p.add_argument("--data", required=True, help="the node's data directory")
+    p.add_argument("--role", default="member", choices=["member", "operator"])
+    p.add_argument("--node", help="the node's URL (default: public_url from config)")
+    p.set_defaults(func=cmd_member_admit)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result: int = args.func(args)
+        return result
+    except (NodeExists, ConfigError, LogVerificationError, ProtocolError) as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        return 1
+    except NodeClientError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        return 1
+    except FileExistsError as exc:
+        err_console.print(f"[red]error:[/red] {exc.filename} exists; refusing to overwrite")
+        return 1
+    except OSError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""An HTTP client for a fabcommons node: what the CLI, the demo and the tests speak.
+
+Agent requests are signed with RFC 9421 (node/httpsig.py); reads are plain.
+Every method raises NodeClientError with the server's problem details.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import aiohttp
+
+from node.httpsig import sign_request_headers
+from protocol.keys import AgentKey
+from protocol.records import Envelope
+from protocol.signing import leaf_bytes
+
+__all__ = ["NodeClient", "NodeClientError"]
+
+# A follower must never buffer an unbounded response from a peer.
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
+
+class NodeClientError(Exception):
+    """A request the node refused or could not answer."""
+
+    def __init__(self, status: int, problem: dict[str, Any] | None, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.problem = problem or {}
+
+
+@dataclass(frozen=True, slots=True)
+class WellKnown:
+    did: str
+    name: str
+    origin: str
+    vkey: str
+    raw: dict[str, Any]
+
+
+class NodeClient:
+    """A client of one node at base_url (e.g. http://127.0.0.1:8700)."""
+
+    def __init__(self, base_url: str, *, timeout_s: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=timeout_s), raise_for_status=False
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._session.close()
+
+    async def _check(self, response: aiohttp.ClientResponse) -> None:
+        if response.status < 400:
+            return
+        problem: dict[str, Any] | None = None
+        try:
+            problem = json.loads(await response.content.read(65536))
+        except (ValueError, aiohttp.ClientError):
+            problem = None
+        detail = problem.get("detail") if isinstance(problem, dict) else None
+        raise NodeClientError(
+            response.status,
+            problem if isinstance(problem, dict) else None,
+            f"{response.method} {response.url.path} → {response.status}: {detail or response.reason}",
+        )
+
+    async def _get_json(self, path: str, **params: Any) -> Any:
+        async with self._session.get(self.base_url + path, params=params or None) as response:
+            await self._check(response)
+            return json.loads(await response.content.read(MAX_RESPONSE_BYTES))
+
+    async def well_known(self) -> WellKnown:
+        data = await self._get_json("/.well-known/fabcommons")
+        return WellKnown(
+            did=data["did"],
+            name=data["name"],
+            origin=data["log"]["origin"],
+            vkey=data["log"]["vkey"],
+            raw=data,
+        )
+
+    async def checkpoint(self) -> bytes:
+        async with self._session.get(self.base_url + "/fed/v1/checkpoint") as response:
+            await self._check(response)
+            return await response.content.read(65536)
+
+    async def entries(self, start: int, end: int) -> list[bytes]:
+        """Leaf bytes from start (the node may return fewer than asked)."""
+        params = {"start": str(start), "end": str(end)}
+        async with self._session.get(self.base_url + "/fed/v1/entries", params=params) as response:
+            await self._check(response)
+            body = await response.content.read(MAX_RESPONSE_BYTES)
+        lines = body.split(b"\n")
+        if lines and lines[-1] == b"":
+            lines.pop()
+        return lines
+
+    async def iter_entries(self, start: int, end: int) -> AsyncIterator[list[bytes]]:
+        while start < end:
+            batch = await self.entries(start, end)
+            if not batch:
+                raise NodeClientError(200, None, f"node returned no entries at {start}")
+            yield batch
+            start += len(batch)
+
+    async def inclusion_proof(self, index: int, tree_size: int) -> list[bytes]:
+        data = await self._get_json(
+            "/fed/v1/proof/inclusion", index=str(index), tree_size=str(tree_size)
+        )
+        return [base64.b64decode(h) for h in data["hashes"]]
+
+    async def consistency_proof(self, old: int, new: int) -> list[bytes]:
+        data = await self._get_json(
+            "/fed/v1/proof/consistency", **{"from": str(old), "to": str(new)}
+        )
+        return [base64.b64decode(h) for h in data["hashes"]]
+
+    async def record(self, record_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._get_json(f"/fed/v1/records/{record_id}")
+        return result
+
+    async def signed_post(
+        self, key: AgentKey, path: str, body: bytes, content_type: str
+    ) -> tuple[int, Any]:
+        url = self.base_url + path
+        headers = sign_request_headers(
+            key, "POST", url, body, headers={"Content-Type": content_type}
+        )
+        async with self._session.post(url, data=body, headers=headers) as response:
+            await self._check(response)
+            return response.status, json.loads(await response.content.read(1024 * 1024))
+
+    async def post_record(self, envelope: Envelope, key: AgentKey) -> dict[str, Any]:
+        """Append an envelope; the request is signed by `key` (its author)."""
+        _, data = await self.signed_post(
+            key, "/api/v1/records", leaf_bytes(envelope), "application/json"
+        )
+        result: dict[str, Any] = data
+        return result
+
+    async def post_blob(self, data: bytes, key: AgentKey) -> dict[str, Any]:
+        _, answer = await self.signed_post(key, "/api/v1/blobs", data, "application/octet-stream")
+        result: dict[str, Any] = answer
+        return result
+
+    async def admit_member(self, did: str, token: str, role: str = "member") -> dict[str, Any]:
+        async with self._session.post(
+            self.base_url + "/api/v1/admin/members",
+            json={"did": did, "role": role},
+            headers={"Authorization": f"Bearer {token}"},
+        ) as response:
+            await self._check(response)
+            result: dict[str, Any] = await response.json()
+            return result

@@ -1,0 +1,81 @@
+"""Creating a node's data directory: key, token, config, migrated database."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from node.config import CONFIG_FILE, KEY_FILE, TOKEN_FILE, NodeConfig
+from node.store.database import migrate_sync
+from protocol.checkpoint import NoteVerifier
+from protocol.did import Did
+from protocol.keys import AgentKey, save_key
+
+__all__ = ["NodeExists", "NodeIdentity", "default_origin", "init_node"]
+
+
+class NodeExists(Exception):
+    """The data directory already holds a node; nothing was changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeIdentity:
+    did: Did
+    origin: str
+    vkey: str
+
+
+def default_origin(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "node"
+    return f"fabcommons/{slug}"
+
+
+def _write_secret(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def init_node(
+    data_dir: Path,
+    *,
+    name: str,
+    origin: str | None = None,
+    database_url: str | None = None,
+    port: int | None = None,
+) -> NodeIdentity:
+    """Create a new node in data_dir. Raises NodeExists if one is there."""
+    for existing in (CONFIG_FILE, KEY_FILE, TOKEN_FILE):
+        if (data_dir / existing).exists():
+            raise NodeExists(f"{data_dir / existing} exists: refusing to overwrite a node")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
+    origin = origin or default_origin(name)
+    settings: dict[str, object] = {"name": name, "origin": origin}
+    if database_url:
+        settings["database_url"] = database_url
+    if port:
+        settings["port"] = port
+    config = NodeConfig(
+        data_dir=data_dir,
+        name=name,
+        origin=origin,
+        **{k: v for k, v in settings.items() if k not in ("name", "origin")},
+    )  # validates before anything is written
+    key = AgentKey.generate()
+    save_key(key, config.key_path)
+    _write_secret(config.token_path, secrets.token_urlsafe(32) + "\n")
+    (data_dir / CONFIG_FILE).write_text(
+        "# fabcommons node configuration; FABCOMMONS_<SETTING> variables override it.\n"
+        + yaml.safe_dump(settings, sort_keys=False),
+        encoding="utf-8",
+    )
+    migrate_sync(config.database_url)
+    return NodeIdentity(key.did, origin, NoteVerifier(origin, key.public_key).vkey)
