@@ -79,7 +79,8 @@ class NodeClient:
         raise NodeClientError(
             response.status,
             problem if isinstance(problem, dict) else None,
-            f"{response.method} {response.url.path} → {response.status}: {detail or response.reason}",
+            f"{response.method} {response.url.path} → {response.status}: "
+            f"{detail or response.reason}",
         )
 
     async def _get_json(self, path: str, **params: Any) -> Any:

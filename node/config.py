@@ -18,7 +18,7 @@ __all__ = ["ConfigError", "NodeConfig", "load_config"]
 
 CONFIG_FILE = "config.yaml"
 KEY_FILE = "node.key"
-TOKEN_FILE = "admin.token"
+TOKEN_FILE = "admin.token"  # noqa: S105 (a file name, not a secret)
 
 
 class ConfigError(Exception):

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from node.store.logstore import AppendItem, AppendOutcome, LogRow, LogStore
@@ -19,6 +20,7 @@ from protocol.checkpoint import Checkpoint, NoteVerifier, sign_checkpoint
 from protocol.did import Did
 from protocol.keys import AgentKey
 from protocol.merkle import (
+    SubtreeId,
     consistency_proof,
     consistency_subtrees,
     inclusion_proof,
@@ -48,10 +50,10 @@ class AppendResult:
 
 
 class _DictReader:
-    def __init__(self, hashes: dict[tuple[int, int], bytes]) -> None:
+    def __init__(self, hashes: dict[SubtreeId, bytes]) -> None:
         self._hashes = hashes
 
-    def read_hashes(self, ids: list[tuple[int, int]]) -> list[bytes]:  # type: ignore[override]
+    def read_hashes(self, ids: Sequence[SubtreeId]) -> Sequence[bytes]:
         return [self._hashes[i] for i in ids]
 
 
@@ -174,7 +176,8 @@ class LogService:
         head = await self.current_head()
         if not 0 <= index < tree_size <= head.size:
             raise ProofRequestError(
-                f"need 0 <= index < tree_size <= {head.size}, got index={index} tree_size={tree_size}"
+                f"need 0 <= index < tree_size <= {head.size}, "
+                f"got index={index} tree_size={tree_size}"
             )
         ids = inclusion_subtrees(index, tree_size)
         hashes = await self.store.read_hashes(self.did, ids)

@@ -15,8 +15,8 @@ __all__ = ["openapi_document", "routes"]
 routes = web.RouteTableDef()
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
-_SIGNED = [{"httpSignature": []}]
-_ADMIN = [{"adminToken": []}]
+_SIGNED: list[dict[str, list[str]]] = [{"httpSignature": []}]
+_ADMIN: list[dict[str, list[str]]] = [{"adminToken": []}]
 
 
 def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
