@@ -63,12 +63,14 @@ def init_node(
         settings["database_url"] = database_url
     if port:
         settings["port"] = port
+    # Built first so that a bad setting is refused before anything is written.
     config = NodeConfig(
         data_dir=data_dir,
         name=name,
         origin=origin,
-        **{k: v for k, v in settings.items() if k not in ("name", "origin")},
-    )  # validates before anything is written
+        database_url=database_url or "",
+        port=port or 8700,
+    )
     key = AgentKey.generate()
     save_key(key, config.key_path)
     _write_secret(config.token_path, secrets.token_urlsafe(32) + "\n")
