@@ -61,34 +61,63 @@ def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _check(value: Any, depth: int) -> bool:
-    """Validate one value of the profile; return True if some key is outside the BMP."""
-    if depth > MAX_DEPTH:
-        raise InvalidJSON(f"nesting deeper than {MAX_DEPTH}")
-    if value is None or value is True or value is False:
+    """Validate one value of the profile; return True if some key is outside the BMP.
+
+    Written for speed: every leaf a node appends or syncs passes through here.
+    """
+    kind = type(value)
+    if kind is str:
+        if not value.isascii():
+            _check_string(value)
         return False
-    if isinstance(value, str):
-        _check_string(value)
-        return False
-    if isinstance(value, int):
+    if kind is int:
         if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
             raise InvalidJSON(f"integer {value} is outside ±(2^53−1)")
         return False
+    if value is None or kind is bool:
+        return False
+    if depth >= MAX_DEPTH:
+        raise InvalidJSON(f"nesting deeper than {MAX_DEPTH}")
+    astral = False
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                raise InvalidJSON(f"object key {key!r} is not a string")
+            if not key.isascii():
+                _check_string(key)
+                if not astral and any(ord(ch) > 0xFFFF for ch in key):
+                    astral = True
+            if type(item) is str:
+                if not item.isascii():
+                    _check_string(item)
+            elif _check(item, depth + 1):
+                astral = True
+        return astral
+    if kind is list or kind is tuple:
+        for item in value:
+            if type(item) is str:
+                if not item.isascii():
+                    _check_string(item)
+            elif _check(item, depth + 1):
+                astral = True
+        return astral
+    return _check_subclass(value, depth)
+
+
+def _check_subclass(value: Any, depth: int) -> bool:
+    """The slow path for subclasses of the JSON types (e.g. str-based enums)."""
     if isinstance(value, float):
         raise InvalidJSON("floats are not allowed")
-    astral = False
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, str):
+        return _check(str(value), depth)
+    if isinstance(value, int):
+        return _check(int(value), depth)
     if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise InvalidJSON(f"object key {key!r} is not a string")
-            _check_string(key)
-            if not astral and any(ord(ch) > 0xFFFF for ch in key):
-                astral = True
-            astral = _check(item, depth + 1) or astral
-        return astral
+        return _check(dict(value), depth)
     if isinstance(value, list | tuple):
-        for item in value:
-            astral = _check(item, depth + 1) or astral
-        return astral
+        return _check(list(value), depth)
     raise InvalidJSON(f"{type(value).__name__} is not a JSON value")
 
 

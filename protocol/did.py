@@ -6,6 +6,7 @@ accepted; every other multicodec, length or encoding is refused.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import NewType
 
 from protocol.errors import InvalidKey
@@ -54,7 +55,15 @@ def did_from_public_key(public_key: bytes) -> Did:
 
 def public_key_from_did(did: str) -> bytes:
     """Return the Ed25519 public key inside a did:key. Raises InvalidKey."""
-    if not isinstance(did, str) or not did.startswith(_PREFIX):
+    if not isinstance(did, str):
+        raise InvalidKey("a did must be a string")
+    return _public_key_from_did(did)
+
+
+# Verifying a log decodes the same few authors' dids again and again.
+@lru_cache(maxsize=8192)
+def _public_key_from_did(did: str) -> bytes:
+    if not did.startswith(_PREFIX):
         raise InvalidKey("not a did:key with base58btc multibase (did:key:z…)")
     encoded = did[len(_PREFIX) :]
     if len(encoded) != _ENCODED_LENGTH:

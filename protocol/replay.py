@@ -13,8 +13,8 @@ from protocol.authority import AuthorisedEntry, LogAuthority
 from protocol.did import Did
 from protocol.errors import InvalidProof, InvalidRecord
 from protocol.merkle import Frontier, leaf_hash
-from protocol.records import RecordId
-from protocol.signing import envelope_from_leaf, record_id
+from protocol.records import RecordId, parse_body
+from protocol.signing import open_leaf
 
 __all__ = ["LogReplay", "ReplayedEntry"]
 
@@ -48,12 +48,13 @@ class LogReplay:
 
         Raises ProtocolError; on error nothing changes.
         """
-        envelope = envelope_from_leaf(leaf)
-        rid = record_id(envelope.record)
+        opened = open_leaf(leaf)
+        rid = opened.record_id
         if rid in self.seen_ids:
             raise InvalidRecord("record", f"{rid} appears twice in the log")
-        # admit_entry changes the authority only when every check passes.
-        admitted = self.authority.admit_entry(envelope)
+        record = opened.envelope.record
+        # admit_verified changes the authority only when every check passes.
+        admitted = self.authority.admit_verified(record, parse_body(record))
         index = self.frontier.size
         self.frontier.append(leaf_hash(leaf))
         self.seen_ids.add(rid)

@@ -6,6 +6,7 @@ specs/01-records.md §5–§6. Verification raises; it never returns a bool.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 from protocol.canonical import canonicalize, parse, parse_canonical
@@ -16,9 +17,11 @@ from protocol.records import MAX_LEAF_BYTES, Envelope, Record, RecordId
 
 __all__ = [
     "SIGNING_PREFIX",
+    "OpenedLeaf",
     "envelope_from_json",
     "envelope_from_leaf",
     "leaf_bytes",
+    "open_leaf",
     "record_bytes",
     "record_id",
     "sign",
@@ -89,6 +92,40 @@ def envelope_from_leaf(data: bytes) -> Envelope:
     except InvalidJSON as exc:
         raise InvalidRecord("envelope", str(exc)) from exc
     return Envelope.from_dict(value)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedLeaf:
+    """A log leaf whose form and signature verified."""
+
+    envelope: Envelope
+    record_id: RecordId
+
+
+# JCS sorts "record" before "sig", so a canonical leaf is exactly
+# {"record":<JCS(record)>,"sig":"<base64url>"} (specs/01-records.md §6).
+_LEAF_HEAD = b'{"record":'
+_LEAF_SIG = b',"sig":"'
+
+
+def open_leaf(data: bytes) -> OpenedLeaf:
+    """Parse and verify a log leaf in one pass: canonical form, shape, signature.
+
+    The record's JCS bytes are the leaf's own slice, so they are hashed and
+    verified without serialising again. Raises InvalidRecord or InvalidSignature.
+    """
+    envelope = envelope_from_leaf(data)
+    cut = data.rfind(_LEAF_SIG)
+    if not data.startswith(_LEAF_HEAD) or cut < 0:
+        raise InvalidRecord("envelope", "leaf is not {record, sig}")
+    jcs_record = data[len(_LEAF_HEAD) : cut]
+    try:
+        verify_signature(
+            public_key_from_did(envelope.record.author), SIGNING_PREFIX + jcs_record, envelope.sig
+        )
+    except InvalidKey as exc:
+        raise InvalidSignature(str(exc)) from exc
+    return OpenedLeaf(envelope, RecordId("sha256:" + hashlib.sha256(jcs_record).hexdigest()))
 
 
 def envelope_from_json(data: bytes | str | Any) -> Envelope:
