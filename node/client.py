@@ -20,10 +20,22 @@ from protocol.keys import AgentKey
 from protocol.records import Envelope
 from protocol.signing import leaf_bytes
 
-__all__ = ["NodeClient", "NodeClientError"]
+__all__ = ["NodeClient", "NodeClientError", "read_limited"]
 
 # A follower must never buffer an unbounded response from a peer.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
+
+async def read_limited(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole body, or NodeClientError once it exceeds limit bytes."""
+    if response.content_length is not None and response.content_length > limit:
+        raise NodeClientError(response.status, None, f"response larger than {limit} bytes")
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(65536):
+        body += chunk
+        if len(body) > limit:
+            raise NodeClientError(response.status, None, f"response larger than {limit} bytes")
+    return bytes(body)
 
 
 class NodeClientError(Exception):
@@ -72,8 +84,8 @@ class NodeClient:
             return
         problem: dict[str, Any] | None = None
         try:
-            problem = json.loads(await response.content.read(65536))
-        except (ValueError, aiohttp.ClientError):
+            problem = json.loads(await read_limited(response, 65536))
+        except (ValueError, aiohttp.ClientError, NodeClientError):
             problem = None
         detail = problem.get("detail") if isinstance(problem, dict) else None
         raise NodeClientError(
@@ -86,7 +98,7 @@ class NodeClient:
     async def _get_json(self, path: str, **params: Any) -> Any:
         async with self._session.get(self.base_url + path, params=params or None) as response:
             await self._check(response)
-            return json.loads(await response.content.read(MAX_RESPONSE_BYTES))
+            return json.loads(await read_limited(response, MAX_RESPONSE_BYTES))
 
     async def well_known(self) -> WellKnown:
         data = await self._get_json("/.well-known/fabcommons")
@@ -101,14 +113,14 @@ class NodeClient:
     async def checkpoint(self) -> bytes:
         async with self._session.get(self.base_url + "/fed/v1/checkpoint") as response:
             await self._check(response)
-            return await response.content.read(65536)
+            return await read_limited(response, 65536)
 
     async def entries(self, start: int, end: int) -> list[bytes]:
         """Leaf bytes from start (the node may return fewer than asked)."""
         params = {"start": str(start), "end": str(end)}
         async with self._session.get(self.base_url + "/fed/v1/entries", params=params) as response:
             await self._check(response)
-            body = await response.content.read(MAX_RESPONSE_BYTES)
+            body = await read_limited(response, MAX_RESPONSE_BYTES)
         lines = body.split(b"\n")
         if lines and lines[-1] == b"":
             lines.pop()
@@ -147,7 +159,7 @@ class NodeClient:
         )
         async with self._session.post(url, data=body, headers=headers) as response:
             await self._check(response)
-            return response.status, json.loads(await response.content.read(1024 * 1024))
+            return response.status, json.loads(await read_limited(response, 1024 * 1024))
 
     async def post_record(self, envelope: Envelope, key: AgentKey) -> dict[str, Any]:
         """Append an envelope; the request is signed by `key` (its author)."""

@@ -22,6 +22,7 @@ from protocol.errors import (
     Unauthorised,
 )
 from protocol.keys import AgentKey, load_key, save_key
+from protocol.peers import PeerBlock, PeerFederate
 from protocol.records import RECORD_TYPES, Envelope, Record, RecordId, parse_body
 from protocol.signing import leaf_bytes, record_id, sign, verify
 
@@ -40,6 +41,8 @@ __all__ = [
     "InvalidSignature",
     "LogAuthority",
     "NoteVerifier",
+    "PeerBlock",
+    "PeerFederate",
     "ProtocolError",
     "Record",
     "RecordId",

@@ -23,6 +23,7 @@ __all__ = [
     "SubtreeId",
     "consistency_proof",
     "consistency_subtrees",
+    "implied_old_root",
     "inclusion_proof",
     "inclusion_subtrees",
     "leaf_hash",
@@ -241,6 +242,15 @@ def verify_consistency(
     # RFC 9162 §2.1.4.2 step 1: if old_size is a power of two, prepend its root.
     if old_size & (old_size - 1) == 0:
         path.insert(0, old_root)
+    fr, sr = _consistency_roots(old_size, new_size, path)
+    if fr != old_root:
+        raise InvalidProof("proof does not lead to the old root")
+    if sr != new_root:
+        raise InvalidProof("proof does not lead to the new root")
+
+
+def _consistency_roots(old_size: int, new_size: int, path: Sequence[bytes]) -> tuple[bytes, bytes]:
+    """RFC 9162 §2.1.4.2 steps 2-7: the old and new roots a consistency path implies."""
     fn, sn = old_size - 1, new_size - 1
     while fn & 1:
         fn >>= 1
@@ -262,10 +272,26 @@ def verify_consistency(
         sn >>= 1
     if sn != 0:
         raise InvalidProof("proof is shorter than needed")
-    if fr != old_root:
-        raise InvalidProof("proof does not lead to the old root")
+    return fr, sr
+
+
+def implied_old_root(
+    old_size: int, new_size: int, new_root: bytes, proof: Sequence[bytes]
+) -> bytes:
+    """The root of the first old_size leaves that a consistency proof from a tree
+    with new_root implies. For a power-of-two old_size the proof must begin with
+    that subtree's hash (the hash RFC 9162 leaves out). Raises InvalidProof.
+
+    Equivocation evidence uses it: a signed old root that differs from the
+    implied one proves the log signed two inconsistent trees.
+    """
+    _check_proof_shape(proof)
+    if not 0 < old_size < new_size or not proof:
+        raise InvalidProof("implied roots need 0 < old_size < new_size and a proof")
+    fr, sr = _consistency_roots(old_size, new_size, proof)
     if sr != new_root:
         raise InvalidProof("proof does not lead to the new root")
+    return fr
 
 
 @dataclass(slots=True)

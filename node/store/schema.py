@@ -21,7 +21,20 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-__all__ = ["blobs", "checkpoints", "entries", "logs", "metadata", "nonces", "tree_hashes"]
+__all__ = [
+    "blobs",
+    "checkpoints",
+    "cosignatures",
+    "entries",
+    "evidence",
+    "inbox",
+    "logs",
+    "metadata",
+    "nonces",
+    "outbox",
+    "peers",
+    "tree_hashes",
+]
 
 metadata = MetaData()
 
@@ -89,4 +102,71 @@ blobs = Table(
     Column("size", BigInteger, nullable=False),
     Column("uploader", String(64), nullable=False),
     Column("created", Integer, nullable=False),
+)
+
+# Federation (migration 0002).
+
+peers = Table(
+    "peers",
+    metadata,
+    Column("did", String(64), primary_key=True),
+    Column("url", String(2000), nullable=False),
+    Column("origin", String(200), nullable=False),
+    Column("vkey", String(300), nullable=False),
+    Column("name", String(200), nullable=False),
+    # ok, syncing, unreachable, equivocating, invalid, blocked
+    Column("state", String(16), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("last_success", BigInteger, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("added", BigInteger, nullable=False),
+    Column("fetched_entries", BigInteger, nullable=False),
+)
+
+cosignatures = Table(
+    "cosignatures",
+    metadata,
+    Column("log_did", String(64), primary_key=True),
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("witness_key", LargeBinary(32), primary_key=True),
+    Column("witness_name", String(200), nullable=False),
+    Column("line", Text, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+)
+
+evidence = Table(
+    "evidence",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("log_did", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("found", BigInteger, nullable=False),
+    Index("ix_evidence_log", "log_did"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("peer_did", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt", BigInteger, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Index("ix_outbox_due", "next_attempt"),
+)
+
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sender", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("record_id", String(71), nullable=True),
+    Column("payload", LargeBinary, nullable=False),
+    Column("received", BigInteger, nullable=False),
+    UniqueConstraint("sender", "record_id", name="uq_inbox_record"),
 )
