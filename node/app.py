@@ -4,18 +4,32 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ProcessPoolExecutor
 
 from aiohttp import web
 
-from node.api import admin, blobs, federation, openapi, records, wellknown
-from node.appkeys import ADMIN_TOKEN, BLOBS, CONFIG, LOG, METRICS, NODE_KEY, NONCES, STORE
+from node.api import admin, blobs, federation, inbox, openapi, peers, records, wellknown
+from node.appkeys import (
+    ADMIN_TOKEN,
+    BLOBS,
+    CONFIG,
+    FEDERATION,
+    LOG,
+    METRICS,
+    NODE_KEY,
+    NONCES,
+    PEERS,
+    STORE,
+)
 from node.config import NodeConfig
+from node.federation.service import FederationService
 from node.httpsig import MemoryNonceCache
 from node.logservice import LogService
 from node.metrics import Metrics
 from node.problems import problem_middleware
 from node.store import BlobStore, LogStore, create_engine, migrate
 from node.store.noncestore import DatabaseNonceCache
+from node.store.peerstore import PeerStore
 from protocol.keys import load_key
 
 __all__ = ["create_app", "read_admin_token"]
@@ -49,13 +63,32 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         log_size=lambda: float(log.head.size if log.head else 0),
         appended=lambda: float(log.appended_total),
     )
+    peer_store = PeerStore(engine)
+    app[PEERS] = peer_store
+    executor = (
+        ProcessPoolExecutor(max_workers=config.sync_workers) if config.sync_workers > 0 else None
+    )
+    federation_service = FederationService(
+        config=config,
+        store=store,
+        peers=peer_store,
+        log=log,
+        key=app[NODE_KEY],
+        executor=executor,
+        workers=max(1, config.sync_workers),
+    )
+    app[FEDERATION] = federation_service
+    await federation_service.start()
     logger.info(
         "node %s serving log %s (size %d)", log.did, log.origin, log.head.size if log.head else 0
     )
     try:
         yield
     finally:
+        await federation_service.stop()
         await log.stop()
+        if executor is not None:
+            executor.shutdown(cancel_futures=True)
         await engine.dispose()
 
 
@@ -68,6 +101,6 @@ def create_app(config: NodeConfig) -> web.Application:
     app[NODE_KEY] = load_key(config.key_path)
     app[ADMIN_TOKEN] = read_admin_token(config)
     app.cleanup_ctx.append(_storage)
-    for module in (wellknown, federation, records, blobs, admin, openapi):
+    for module in (wellknown, federation, records, blobs, admin, peers, inbox, openapi):
         app.add_routes(module.routes)
     return app

@@ -43,6 +43,10 @@ class NodeConfig:
     max_entries_per_request: int = 1000
     required_cosignatures: int = 0
     peer_timeout_s: float = 10.0
+    sync_interval_s: float = 5.0
+    sync_batch: int = 1000
+    sync_workers: int = 0
+    inbox_rate_per_s: float = 50.0
     log_json: bool = False
 
     def __post_init__(self) -> None:

@@ -22,14 +22,13 @@ from pathlib import Path
 
 from rich.console import Console
 
+from node.client import NodeClient
+from node.clock import utc_now
+from node.verifylog import verify_remote_log
 from protocol.keys import AgentKey, save_key
 from protocol.membership import MemberProfile
 from protocol.records import Record, format_time
 from protocol.signing import sign
-
-from node.client import NodeClient
-from node.clock import utc_now
-from node.verifylog import verify_remote_log
 
 console = Console(emoji=False, highlight=False, soft_wrap=True)
 

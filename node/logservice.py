@@ -12,20 +12,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from node.store.logstore import AppendItem, AppendOutcome, LogRow, LogStore
 from protocol.checkpoint import Checkpoint, NoteVerifier, sign_checkpoint
 from protocol.did import Did
 from protocol.keys import AgentKey
-from protocol.merkle import (
-    SubtreeId,
-    consistency_proof,
-    consistency_subtrees,
-    inclusion_proof,
-    inclusion_subtrees,
-)
 from protocol.records import Envelope, Record, parse_body
 from protocol.signing import leaf_bytes, record_id, sign, verify
 
@@ -47,14 +39,6 @@ class AppendResult:
     id: str
     index: int
     created: bool
-
-
-class _DictReader:
-    def __init__(self, hashes: dict[SubtreeId, bytes]) -> None:
-        self._hashes = hashes
-
-    def read_hashes(self, ids: Sequence[SubtreeId]) -> Sequence[bytes]:
-        return [self._hashes[i] for i in ids]
 
 
 class LogService:
@@ -179,14 +163,10 @@ class LogService:
                 f"need 0 <= index < tree_size <= {head.size}, "
                 f"got index={index} tree_size={tree_size}"
             )
-        ids = inclusion_subtrees(index, tree_size)
-        hashes = await self.store.read_hashes(self.did, ids)
-        return inclusion_proof(index, tree_size, _DictReader(dict(zip(ids, hashes, strict=True))))
+        return await self.store.inclusion_proof(self.did, index, tree_size)
 
     async def consistency(self, old: int, new: int) -> list[bytes]:
         head = await self.current_head()
         if not 0 < old <= new <= head.size:
             raise ProofRequestError(f"need 0 < from <= to <= {head.size}, got from={old} to={new}")
-        ids = consistency_subtrees(old, new)
-        hashes = await self.store.read_hashes(self.did, ids)
-        return consistency_proof(old, new, _DictReader(dict(zip(ids, hashes, strict=True))))
+        return await self.store.consistency_proof(self.did, old, new)

@@ -28,6 +28,7 @@ __all__ = [
     "inclusion_subtrees",
     "leaf_hash",
     "node_hash",
+    "prefix_subtrees",
     "root",
     "subtree_hash",
     "verify_consistency",
@@ -138,6 +139,11 @@ def inclusion_subtrees(index: int, size: int) -> list[SubtreeId]:
     if not 0 <= index < size:
         raise ValueError(f"leaf index {index} is not in a tree of size {size}")
     return [sid for a, b in _inclusion_ranges(index, size) for sid in _decompose(a, b)]
+
+
+def prefix_subtrees(size: int) -> list[SubtreeId]:
+    """The stored subtrees whose hashes fold into the root of the first `size` leaves."""
+    return _decompose(0, size)
 
 
 def consistency_subtrees(old_size: int, new_size: int) -> list[SubtreeId]:

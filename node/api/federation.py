@@ -1,4 +1,10 @@
-"""The federation read API of the node's own log (DESIGN.md §3, specs/08-node-api.md §3)."""
+"""The federation read API: the node's own log at /fed/v1/…, and every log it
+follows, mirrored at /fed/v1/logs/{did}/… in the same formats (DESIGN.md §3, §5).
+
+A mirror serves only what it verified: the origin's signed checkpoint and
+the entries and proofs of the verified prefix. Entries are
+self-authenticating; the origin's signature is what counts.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,11 @@ import json
 from aiohttp import web
 
 from node.api.params import query_int
-from node.appkeys import CONFIG, LOG
-from node.logservice import ProofRequestError
+from node.appkeys import CONFIG, LOG, PEERS, STORE
+from node.federation.sync import signed_head_size
 from node.problems import Problem
+from node.store.logstore import LogRow
+from protocol.did import Did
 from protocol.records import is_record_id
 
 __all__ = ["routes"]
@@ -22,31 +30,48 @@ def _b64(hashes: list[bytes]) -> list[str]:
     return [base64.b64encode(h).decode("ascii") for h in hashes]
 
 
+async def _log(request: web.Request) -> LogRow:
+    """The head of the log this request is about: ours, or a mirrored one."""
+    did = request.match_info.get("did")
+    if did is None:
+        return await request.app[LOG].current_head()
+    head = await request.app[STORE].head(did)
+    if head is None or head.is_local:
+        raise Problem(404, "not-found", "Not found", f"this node does not mirror {did}")
+    return head
+
+
 @routes.get("/fed/v1/checkpoint")
+@routes.get("/fed/v1/logs/{did}/checkpoint")
 async def checkpoint(request: web.Request) -> web.Response:
-    head = await request.app[LOG].current_head()
+    """The latest verified checkpoint, with every cosignature this node holds for it."""
+    head = await _log(request)
+    if not head.checkpoint:
+        raise Problem(404, "not-found", "Not found", "no verified checkpoint of this log yet")
+    note = head.checkpoint
+    size = signed_head_size(head)
+    if size is not None:
+        cosigs = await request.app[PEERS].cosignatures_at(head.did, size)
+        note += "".join(c.line for c in cosigs).encode("utf-8")
     return web.Response(
-        body=head.checkpoint,
-        content_type="text/plain",
-        charset="utf-8",
-        headers={"Cache-Control": "no-cache"},
+        body=note, content_type="text/plain", charset="utf-8", headers={"Cache-Control": "no-cache"}
     )
 
 
 @routes.get("/fed/v1/entries")
+@routes.get("/fed/v1/logs/{did}/entries")
 async def entries(request: web.Request) -> web.StreamResponse:
-    log = request.app[LOG]
     start = query_int(request, "start")
     end = query_int(request, "end")
     if end <= start:
         raise Problem(400, "bad-range", "Bad range", "end must be greater than start")
-    head = await log.current_head()
+    head = await _log(request)
     if start >= head.size:
         raise Problem(
             400, "bad-range", "Bad range", f"start {start} is not below the log size {head.size}"
         )
     end = min(end, head.size, start + request.app[CONFIG].max_entries_per_request)
-    leaves = await log.store.leaves(log.did, start, end)
+    leaves = await request.app[STORE].leaves(head.did, start, end)
     response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
     await response.prepare(request)
     chunk: list[bytes] = []
@@ -63,38 +88,63 @@ async def entries(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/fed/v1/proof/inclusion")
+@routes.get("/fed/v1/logs/{did}/proof/inclusion")
 async def inclusion(request: web.Request) -> web.Response:
     index = query_int(request, "index")
     tree_size = query_int(request, "tree_size")
-    try:
-        hashes = await request.app[LOG].inclusion(index, tree_size)
-    except ProofRequestError as exc:
-        raise Problem(400, "bad-proof-request", "Bad proof request", str(exc)) from exc
+    head = await _log(request)
+    if not 0 <= index < tree_size <= head.size:
+        raise Problem(
+            400,
+            "bad-proof-request",
+            "Bad proof request",
+            f"need 0 <= index < tree_size <= {head.size}",
+        )
+    hashes = await request.app[STORE].inclusion_proof(head.did, index, tree_size)
     return web.json_response({"leaf_index": index, "tree_size": tree_size, "hashes": _b64(hashes)})
 
 
 @routes.get("/fed/v1/proof/consistency")
+@routes.get("/fed/v1/logs/{did}/proof/consistency")
 async def consistency(request: web.Request) -> web.Response:
     old = query_int(request, "from")
     new = query_int(request, "to")
-    try:
-        hashes = await request.app[LOG].consistency(old, new)
-    except ProofRequestError as exc:
-        raise Problem(400, "bad-proof-request", "Bad proof request", str(exc)) from exc
+    head = await _log(request)
+    if not 0 < old <= new <= head.size:
+        raise Problem(
+            400, "bad-proof-request", "Bad proof request", f"need 0 < from <= to <= {head.size}"
+        )
+    hashes = await request.app[STORE].consistency_proof(head.did, old, new)
     return web.json_response({"from": old, "to": new, "hashes": _b64(hashes)})
 
 
 @routes.get("/fed/v1/records/{id}")
+@routes.get("/fed/v1/logs/{did}/records/{id}")
 async def record(request: web.Request) -> web.Response:
     rid = request.match_info["id"]
     if not is_record_id(rid):
         raise Problem(400, "bad-parameter", "Bad parameter", "id must be sha256:<64 lowercase hex>")
-    log = request.app[LOG]
-    found = await log.store.entry_by_id(log.did, rid)
-    if found is None:
+    head = await _log(request)
+    found = await request.app[STORE].entry_by_id(head.did, rid)
+    if found is None or found[0] >= head.size:
         raise Problem(404, "not-found", "Not found", f"no record {rid} in this log")
     index, leaf = found
     return web.json_response(
         {"index": index, "envelope": json.loads(leaf)},
         headers={"Cache-Control": "public, max-age=31536000, immutable"},
+    )
+
+
+@routes.get("/fed/v1/logs")
+async def followed_logs(request: web.Request) -> web.Response:
+    """The logs this node mirrors, with their verified sizes."""
+    rows = await request.app[STORE].all_logs()
+    return web.json_response(
+        {
+            "logs": [
+                {"did": Did(r.did), "origin": r.origin, "vkey": r.vkey, "size": r.size}
+                for r in rows
+                if not r.is_local
+            ]
+        }
     )

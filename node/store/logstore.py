@@ -18,13 +18,25 @@ from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from node.projections import ProjectedEntry, project
 from node.store.database import is_postgres
 from node.store.schema import blobs, checkpoints, entries, logs, nonces, tree_hashes
 from protocol.authority import LogAuthority
 from protocol.checkpoint import Checkpoint
 from protocol.did import Did
 from protocol.errors import ProtocolError
-from protocol.merkle import EMPTY_ROOT, Frontier, SubtreeId, leaf_hash
+from protocol.merkle import (
+    EMPTY_ROOT,
+    Frontier,
+    SubtreeId,
+    consistency_proof,
+    consistency_subtrees,
+    inclusion_proof,
+    inclusion_subtrees,
+    leaf_hash,
+    prefix_subtrees,
+    subtree_hash,
+)
 from protocol.records import Record, RecordBody, RecordId
 
 __all__ = ["AppendItem", "AppendOutcome", "LogRow", "LogStore"]
@@ -62,6 +74,14 @@ class AppendOutcome:
     index: int | None = None
     created: bool = False
     error: ProtocolError | None = None
+
+
+class _DictReader:
+    def __init__(self, hashes: dict[SubtreeId, bytes]) -> None:
+        self._hashes = hashes
+
+    def read_hashes(self, ids: Sequence[SubtreeId]) -> Sequence[bytes]:
+        return [self._hashes[i] for i in ids]
 
 
 def _lock_key(did: str) -> int:
@@ -172,16 +192,27 @@ class LogStore:
             frontier = head.frontier.copy()
             entry_rows: list[dict[str, object]] = []
             hash_rows: list[dict[str, object]] = []
+            projected: list[ProjectedEntry] = []
             for item in items:
                 if item.record_id in known:
                     outcomes.append(AppendOutcome(index=known[item.record_id], created=False))
                     continue
                 try:
-                    authority.admit_verified(item.record, item.body)
+                    admitted = authority.admit_verified(item.record, item.body)
                 except ProtocolError as exc:
                     outcomes.append(AppendOutcome(error=exc))
                     continue
                 index = frontier.size
+                projected.append(
+                    ProjectedEntry(
+                        log=did,
+                        index=index,
+                        record_id=item.record_id,
+                        record=item.record,
+                        body=item.body,
+                        identity=admitted.identity,
+                    )
+                )
                 for level, sub_index, h in frontier.append(leaf_hash(item.leaf)):
                     hash_rows.append({"log_did": did, "level": level, "idx": sub_index, "hash": h})
                 entry_rows.append(
@@ -201,6 +232,7 @@ class LogStore:
                 return outcomes, head
             await conn.execute(insert(entries), entry_rows)
             await conn.execute(insert(tree_hashes), hash_rows)
+            await project(conn, projected)
             new_root = frontier.root()
             note = sign(Checkpoint(head.origin, frontier.size, new_root))
             await conn.execute(
@@ -231,6 +263,84 @@ class LogStore:
             checkpoint=note,
         )
         return outcomes, new_head
+
+    async def commit_synced(
+        self,
+        did: Did,
+        *,
+        expected_size: int,
+        frontier: Frontier,
+        authority: LogAuthority,
+        entries_in_order: Sequence[tuple[bytes, ProjectedEntry]],
+        subtree_hashes: Sequence[tuple[int, int, bytes]],
+        checkpoint: tuple[int, bytes, bytes] | None,
+    ) -> bool:
+        """Store a verified batch of a followed log and move its head, in one transaction.
+
+        `checkpoint` is (size, root, note) when the batch reaches a signed
+        checkpoint. Returns False (storing nothing) if another process moved
+        the head first.
+        """
+        async with self.engine.begin() as conn:
+            await self._lock(conn, did)
+            current = (
+                await conn.execute(select(logs.c.size).where(logs.c.did == did))
+            ).scalar_one_or_none()
+            if current != expected_size:
+                return False
+            if entries_in_order:
+                await conn.execute(
+                    insert(entries),
+                    [
+                        {
+                            "log_did": did,
+                            "idx": e.index,
+                            "leaf": leaf,
+                            "record_id": e.record_id,
+                            "type": e.record.type,
+                            "author": e.record.author,
+                            "created": e.record.created,
+                        }
+                        for leaf, e in entries_in_order
+                    ],
+                )
+                await conn.execute(
+                    insert(tree_hashes),
+                    [
+                        {"log_did": did, "level": level, "idx": index, "hash": h}
+                        for level, index, h in subtree_hashes
+                    ],
+                )
+                await project(conn, [e for _, e in entries_in_order])
+            values: dict[str, object] = {
+                "size": frontier.size,
+                "root": frontier.root(),
+                "frontier": frontier.to_bytes(),
+                "authority": json.dumps(authority.to_dict()),
+            }
+            if checkpoint is not None:
+                size, root, note = checkpoint
+                if size != frontier.size or root != frontier.root():
+                    raise ValueError("checkpoint does not describe the stored head")
+                values["checkpoint"] = note
+                existing = (
+                    await conn.execute(
+                        select(checkpoints.c.size).where(
+                            checkpoints.c.log_did == did, checkpoints.c.size == size
+                        )
+                    )
+                ).first()
+                if existing is None:
+                    await conn.execute(
+                        insert(checkpoints).values(log_did=did, size=size, root=root, note=note)
+                    )
+            await conn.execute(update(logs).where(logs.c.did == did).values(**values))
+        return True
+
+    async def all_logs(self) -> list[LogRow]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(logs))).all()
+        return [self._row(r) for r in rows]
 
     async def leaves(self, did: str, start: int, end: int) -> list[bytes]:
         """Leaf bytes of entries [start, end) that exist, in order."""
@@ -277,6 +387,26 @@ class LogStore:
         if missing:
             raise LookupError(f"missing stored hashes {sorted(missing)[:3]}")
         return [found[sid] for sid in ids]
+
+    async def inclusion_proof(self, did: str, index: int, tree_size: int) -> list[bytes]:
+        """RFC 9162 audit path from stored hashes (caller checks tree_size <= head size)."""
+        ids = inclusion_subtrees(index, tree_size)
+        hashes = await self.read_hashes(did, ids)
+        return inclusion_proof(index, tree_size, _DictReader(dict(zip(ids, hashes, strict=True))))
+
+    async def consistency_proof(self, did: str, old: int, new: int) -> list[bytes]:
+        """RFC 9162 consistency proof from stored hashes (caller checks new <= head size)."""
+        ids = consistency_subtrees(old, new)
+        hashes = await self.read_hashes(did, ids)
+        return consistency_proof(old, new, _DictReader(dict(zip(ids, hashes, strict=True))))
+
+    async def prefix_root(self, did: str, size: int) -> bytes:
+        """MTH of the first `size` stored leaves (size <= head size)."""
+        if size == 0:
+            return EMPTY_ROOT
+        ids = prefix_subtrees(size)
+        hashes = await self.read_hashes(did, ids)
+        return subtree_hash(_DictReader(dict(zip(ids, hashes, strict=True))), 0, size)
 
     async def checkpoint_at(self, did: str, size: int) -> bytes | None:
         async with self.engine.connect() as conn:
