@@ -9,6 +9,7 @@ formatting. This module does not know about records or signatures.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import orjson
@@ -121,11 +122,23 @@ def _check_subclass(value: Any, depth: int) -> bool:
     raise InvalidJSON(f"{type(value).__name__} is not a JSON value")
 
 
+# I-JSON (RFC 7493 §2.1) forbids Unicode noncharacters as well as surrogates.
+_NONCHARACTER = re.compile(
+    "[\ufdd0-\ufdef\ufffe\uffff"
+    + "".join(
+        f"{chr(plane * 0x10000 + 0xFFFE)}{chr(plane * 0x10000 + 0xFFFF)}" for plane in range(1, 17)
+    )
+    + "]"
+)
+
+
 def _check_string(text: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise InvalidJSON("string contains a lone surrogate") from exc
+    if _NONCHARACTER.search(text):
+        raise InvalidJSON("string contains a Unicode noncharacter (RFC 7493 §2.1)")
 
 
 def canonicalize(value: Any) -> bytes:

@@ -159,6 +159,8 @@ def split_note(note: bytes) -> tuple[bytes, list[NoteSignature]]:
         raise InvalidCheckpoint("signature block is not UTF-8") from exc
     if not block_text.endswith("\n"):
         raise InvalidCheckpoint("signature block must end in a newline")
+    if any(ord(ch) < 0x20 and ch != "\n" for ch in block_text):
+        raise InvalidCheckpoint("signature block contains control characters")
     lines = block_text[:-1].split("\n")
     if len(lines) > MAX_SIGNATURES:
         raise InvalidCheckpoint("too many signatures")

@@ -69,7 +69,7 @@ def did_field(data: Mapping[str, Any], key: str) -> Did:
 
 def enum_field(data: Mapping[str, Any], key: str, allowed: Collection[str]) -> str:
     value = data.get(key)
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         raise InvalidRecord(f"body.{key}", f"must be one of {sorted(allowed)}")
     return str(value)
 

@@ -202,6 +202,8 @@ def verify_inclusion(
 ) -> None:
     """Check an audit path (RFC 9162 §2.1.3.2) for a leaf hash. Raises InvalidProof."""
     _check_proof_shape(proof)
+    if len(leaf) != HASH_SIZE or len(expected_root) != HASH_SIZE:
+        raise InvalidProof("leaf hash and root must be 32 bytes")
     if not 0 <= index < size:
         raise InvalidProof(f"leaf index {index} is not in a tree of size {size}")
     fn, sn = index, size - 1
@@ -234,6 +236,8 @@ def verify_consistency(
 ) -> None:
     """Check a consistency proof (RFC 9162 §2.1.4.2). Raises InvalidProof."""
     _check_proof_shape(proof)
+    if len(old_root) != HASH_SIZE or len(new_root) != HASH_SIZE:
+        raise InvalidProof("roots must be 32 bytes")
     if not 0 < old_size <= new_size:
         raise InvalidProof(f"no consistency from size {old_size} to {new_size}")
     if old_size == new_size:

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Self
 from protocol.authority import LogAuthority, register_rule
 from protocol.checkpoint import NoteVerifier
 from protocol.did import Did, public_key_from_did
-from protocol.errors import InvalidKey, InvalidRecord
+from protocol.errors import InvalidKey, InvalidRecord, Unauthorised
 from protocol.fields import check_keys, did_field, optional_record_id, str_field
 from protocol.records import Record, RecordId, register_record_type
 
@@ -93,7 +93,7 @@ class PeerBlock:
 def _check_peer_record(state: LogAuthority, record: Record, body: PeerFederate | PeerBlock) -> None:
     state.require_node(record)
     if body.peer == state.node:
-        raise InvalidRecord("body.peer", "a node does not federate with itself")
+        raise Unauthorised("a node does not federate with or block itself")
 
 
 register_rule(PeerFederate.TYPE, _check_peer_record)

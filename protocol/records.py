@@ -42,7 +42,9 @@ RECORD_VERSION = 1
 MAX_LEAF_BYTES = 128 * 1024
 
 _TYPE_RE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
-_TIME_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?Z")
+_TIME_RE = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,6}))?Z"
+)
 _ID_RE = re.compile(r"sha256:[0-9a-f]{64}")
 _RECORD_KEYS = frozenset({"v", "type", "author", "created", "body"})
 _ENVELOPE_KEYS = frozenset({"record", "sig"})

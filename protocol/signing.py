@@ -103,7 +103,7 @@ class OpenedLeaf:
 
 
 # JCS sorts "record" before "sig", so a canonical leaf is exactly
-# {"record":<JCS(record)>,"sig":"<base64url>"} (specs/01-records.md §6).
+# {"record":<JCS(record)>,"sig":"<base64url>"} (specs/01-records.md §4.4).
 _LEAF_HEAD = b'{"record":'
 _LEAF_SIG = b',"sig":"'
 

@@ -22,13 +22,18 @@ from node.client import read_limited
 from node.clock import utc_now
 from node.config import NodeConfig
 from node.federation.logclient import LogClient, PeerMisbehaves, PeerUnreachable
-from node.federation.sync import Equivocation, sync_log
+from node.federation.sync import Equivocation, SyncResult, sync_log
 from node.federation.verify import BatchRejected
 from node.httpsig import sign_request_headers
 from node.logservice import LogService
 from node.store.logstore import LogStore
 from node.store.peerstore import CosignatureRow, PeerRow, PeerStore
-from protocol.checkpoint import NoteVerifier, cosign_checkpoint
+from protocol.checkpoint import (
+    ALG_COSIGNATURE_V1,
+    NoteVerifier,
+    cosign_checkpoint,
+    verified_cosignatures,
+)
 from protocol.did import Did, public_key_from_did
 from protocol.errors import InvalidKey
 from protocol.evidence import Evidence
@@ -78,6 +83,7 @@ class FederationService:
     _outbox_wake: asyncio.Event = field(default_factory=asyncio.Event)
     _breakers: dict[Did, _Breaker] = field(default_factory=dict)
     _buckets: dict[str, _Bucket] = field(default_factory=dict)
+    _locks: dict[Did, asyncio.Lock] = field(default_factory=dict)
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -234,7 +240,17 @@ class FederationService:
         return sources
 
     async def sync_peer(self, did: Did) -> bool:
-        """One round of pull sync for one peer; returns True when it is up to date."""
+        """One round of pull sync for one peer; returns True when it is up to date.
+
+        Rounds for one peer never overlap within a process (a triggered round
+        waits for the running one); across processes the store's optimistic
+        head check keeps them apart.
+        """
+        lock = self._locks.setdefault(did, asyncio.Lock())
+        async with lock:
+            return await self._sync_round(did)
+
+    async def _sync_round(self, did: Did) -> bool:
         peer = await self.peers.peer(did)
         if peer is None or peer.state in STOPPED_STATES:
             return False
@@ -266,19 +282,50 @@ class FederationService:
             except Equivocation as exc:
                 await self._equivocation(peer, exc)
                 return False
+            if result.interrupted:
+                return False
             now = int(time.time())
+            via = "" if own else f" (from the mirror at {base.split('/fed/')[0]})"
             await self.peers.set_state(
                 did,
                 "ok",
-                detail=f"verified size {result.size}",
+                detail=f"verified size {result.size}{via}",
                 success_at=now,
                 fetched=result.fetched,
             )
             if not result.stale and result.size == result.checkpoint.checkpoint.size:
                 await self._witness(peer, result.checkpoint.checkpoint.text(), result.size, now)
+                await self._keep_cosignatures(peer, result, others)
             return True
         await self.peers.set_state(did, "unreachable", detail=last_error, error=last_error)
         return False
+
+    async def _keep_cosignatures(
+        self, peer: PeerRow, result: SyncResult, others: list[PeerRow]
+    ) -> None:
+        """Keep the other witnesses' valid cosignatures that came with a checkpoint."""
+        witnesses = [
+            NoteVerifier(o.origin, public_key_from_did(o.did), ALG_COSIGNATURE_V1)
+            for o in others
+            if o.did != peer.did
+        ]
+        text = result.checkpoint.checkpoint.text()
+        valid = verified_cosignatures(text, result.checkpoint.signatures, witnesses)
+        by_key = {w.public_key: w for w in witnesses}
+        for sig in result.checkpoint.signatures:
+            for public_key, timestamp in valid.items():
+                witness = by_key[public_key]
+                if sig.name == witness.name and sig.key_hash == witness.key_hash:
+                    await self.peers.add_cosignature(
+                        CosignatureRow(
+                            log_did=peer.did,
+                            size=result.size,
+                            witness_key=public_key,
+                            witness_name=witness.name,
+                            line=sig.line(),
+                            timestamp=timestamp,
+                        )
+                    )
 
     async def _equivocation(self, peer: PeerRow, exc: Equivocation) -> None:
         now = int(time.time())

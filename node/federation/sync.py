@@ -49,14 +49,25 @@ class SyncResult:
     fetched: int
     checkpoint: SignedCheckpoint
     stale: bool = False
+    # Another process stored this log's next batch first; run another round.
+    interrupted: bool = False
 
 
 async def _open(client: LogClient, verifier: NoteVerifier) -> tuple[bytes, SignedCheckpoint]:
+    """Fetch and verify the checkpoint; return the note reduced to the log's own signature.
+
+    Cosignature lines that came with it stay in the SignedCheckpoint for the
+    caller to check against the witnesses it knows; they are not stored here.
+    """
     note = await client.checkpoint()
     try:
-        return note, open_checkpoint(note, verifier)
+        signed = open_checkpoint(note, verifier)
     except ProtocolError as exc:
         raise PeerMisbehaves(f"checkpoint: {exc}") from exc
+    own = next(
+        s for s in signed.signatures if s.name == verifier.name and s.key_hash == verifier.key_hash
+    )
+    return signed.checkpoint.text() + b"\n" + own.line().encode("utf-8"), signed
 
 
 async def _evidence_against_smaller(
@@ -168,6 +179,7 @@ async def sync_log(
     replay = LogReplay(authority=head.authority.copy(), frontier=head.frontier.copy())
     position = head.size
     fetched = 0
+    interrupted = False
     pending: asyncio.Task[list[bytes]] | None = asyncio.create_task(
         client.entries(position, min(position + batch_size, cp.size))
     )
@@ -205,6 +217,7 @@ async def sync_log(
             )
             if not stored:
                 logger.info("log %s moved on in another process; stopping this round", did)
+                interrupted = True
                 break
             position = end
     finally:
@@ -212,4 +225,4 @@ async def sync_log(
             pending.cancel()
             with contextlib.suppress(BaseException):
                 await pending
-    return SyncResult(position, fetched, signed)
+    return SyncResult(position, fetched, signed, interrupted=interrupted)
