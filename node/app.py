@@ -8,7 +8,17 @@ from concurrent.futures import ProcessPoolExecutor
 
 from aiohttp import web
 
-from node.api import admin, blobs, federation, inbox, openapi, peers, records, wellknown
+from node.api import (
+    admin,
+    blobs,
+    federation,
+    inbox,
+    logstate,
+    openapi,
+    peers,
+    records,
+    wellknown,
+)
 from node.appkeys import (
     ADMIN_TOKEN,
     BLOBS,
@@ -38,6 +48,10 @@ logger = logging.getLogger(__name__)
 
 
 def read_admin_token(config: NodeConfig) -> str:
+    """The operator's bearer token; refused if others can read its file."""
+    mode = config.token_path.stat().st_mode
+    if mode & 0o077:
+        raise ValueError(f"{config.token_path} is readable by others; run chmod 600 on it")
     token = config.token_path.read_text(encoding="ascii").strip()
     if len(token) < 32:
         raise ValueError(f"{config.token_path} does not hold a usable token")
@@ -101,6 +115,6 @@ def create_app(config: NodeConfig) -> web.Application:
     app[NODE_KEY] = load_key(config.key_path)
     app[ADMIN_TOKEN] = read_admin_token(config)
     app.cleanup_ctx.append(_storage)
-    for module in (wellknown, federation, records, blobs, admin, peers, inbox, openapi):
+    for module in (wellknown, federation, records, blobs, admin, peers, inbox, logstate, openapi):
         app.add_routes(module.routes)
     return app

@@ -7,7 +7,7 @@ import hmac
 from aiohttp import web
 
 from node.appkeys import ADMIN_TOKEN, CONFIG, NONCES
-from node.httpsig import RequestSignatureError, verify_request
+from node.httpsig import NonceCacheFull, RequestSignatureError, verify_request
 from node.problems import Problem
 from protocol.did import Did
 
@@ -15,8 +15,15 @@ __all__ = ["read_limited_body", "require_admin", "signed_agent"]
 
 
 def _target_uri(request: web.Request) -> str:
-    # The URI the client signed: what it sent us, as aiohttp reconstructs it
-    # from the Host header (specs/08-node-api.md §2 on reverse proxies).
+    """The URI the client signed (specs/08-node-api.md §2).
+
+    Behind a reverse proxy the node cannot see the scheme and host the client
+    used, so the operator sets `behind_proxy` and `public_url`; forwarded
+    headers are never trusted.
+    """
+    config = request.app[CONFIG]
+    if config.behind_proxy:
+        return config.public_url.rstrip("/") + request.raw_path
     return str(request.url)
 
 
@@ -49,6 +56,8 @@ async def signed_agent(request: web.Request, body: bytes | None) -> Did:
         raise Problem(
             401, "bad-request-signature", "Request signature not accepted", str(exc)
         ) from exc
+    except NonceCacheFull as exc:
+        raise Problem(429, "too-many-requests", "Too many requests", str(exc)) from exc
 
 
 def require_admin(request: web.Request) -> None:

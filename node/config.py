@@ -48,6 +48,8 @@ class NodeConfig:
     sync_workers: int = 0
     inbox_rate_per_s: float = 50.0
     log_json: bool = False
+    behind_proxy: bool = False
+    background_tasks: bool = True
 
     def __post_init__(self) -> None:
         if not self.database_url:

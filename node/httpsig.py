@@ -23,12 +23,14 @@ from http_message_signatures import algorithms
 
 from protocol.did import Did, public_key_from_did
 from protocol.errors import InvalidKey
-from protocol.keys import AgentKey
+from protocol.errors import InvalidSignature as InvalidSignatureError
+from protocol.keys import AgentKey, verify_signature
 
 __all__ = [
     "COVERED_COMPONENTS",
     "MemoryNonceCache",
     "NonceCache",
+    "NonceCacheFull",
     "RequestSignatureError",
     "sign_request_headers",
     "verify_request",
@@ -42,6 +44,10 @@ class RequestSignatureError(Exception):
     """A request whose RFC 9421 signature is missing, malformed, stale, replayed or wrong."""
 
 
+class NonceCacheFull(Exception):
+    """The replay cache is full of live nonces; the request must be retried later."""
+
+
 class NonceCache(Protocol):
     async def remember(self, keyid: str, nonce: str, *, expires: int, now: int) -> bool:
         """Record a nonce; False if seen before and not yet expired."""
@@ -52,19 +58,24 @@ class NonceCache(Protocol):
 class MemoryNonceCache:
     """A bounded in-process nonce cache (one process; PostgreSQL nodes share the DB one)."""
 
-    max_entries: int = 200_000
+    max_entries: int = 1_000_000
     _seen: OrderedDict[tuple[str, str], int] = field(default_factory=OrderedDict)
 
     async def remember(self, keyid: str, nonce: str, *, expires: int, now: int) -> bool:
+        # Entries are inserted in arrival order and all live one window, so
+        # the oldest are at the front.
         while self._seen:
             oldest_key, oldest_expiry = next(iter(self._seen.items()))
-            if oldest_expiry >= now and len(self._seen) < self.max_entries:
+            if oldest_expiry >= now:
                 break
             del self._seen[oldest_key]
         key = (keyid, nonce)
         previous = self._seen.get(key)
         if previous is not None and previous >= now:
             return False
+        if len(self._seen) >= self.max_entries:
+            # Never forget a live nonce: that would reopen the replay window.
+            raise NonceCacheFull("too many signed requests in the window; retry shortly")
         self._seen[key] = expires
         return True
 
@@ -74,6 +85,20 @@ class _Message:
     method: str
     url: str
     headers: Any
+
+
+class _SodiumEd25519(algorithms.ED25519):
+    """Ed25519 verified by libsodium, whose checks specs/01-records.md §1.3 pins.
+
+    OpenSSL accepts signatures by small-order keys that libsodium refuses;
+    an agent's request must be held to the same rule as its records.
+    """
+
+    def verify(self, signature: bytes, message: bytes) -> None:
+        try:
+            verify_signature(self.public_key.public_bytes_raw(), message, signature)
+        except (InvalidSignatureError, InvalidKey) as exc:
+            raise hms.InvalidSignature("signature does not verify") from exc
 
 
 class _DidKeyResolver(hms.HTTPSignatureKeyResolver):
@@ -137,7 +162,7 @@ async def verify_request(
     """
     moment = time.time() if now is None else now
     verifier = hms.HTTPMessageVerifier(
-        signature_algorithm=algorithms.ED25519, key_resolver=_DidKeyResolver()
+        signature_algorithm=_SodiumEd25519, key_resolver=_DidKeyResolver()
     )
     # The library checks `created` against its own clock; our window is both ways.
     verifier.max_clock_skew = timedelta(seconds=window_s)

@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("node.access")
 
 PROBLEM_BASE = "https://fabcommons.org/problems/"
+REQUEST_ID = web.RequestKey("request_id", str)
 
 
 class Problem(Exception):
@@ -103,7 +104,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     request_id = request.headers.get("X-Request-Id", "")
     if not (0 < len(request_id) <= 64 and request_id.isascii() and request_id.isprintable()):
         request_id = secrets.token_hex(8)
-    request["request_id"] = request_id
+    request[REQUEST_ID] = request_id
     started = time.perf_counter()
     response: web.StreamResponse
     try:

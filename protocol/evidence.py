@@ -56,8 +56,10 @@ class Evidence:
         }:
             raise InvalidRecord("evidence", "expected kind, vkey, note_a, note_b, proof")
         kind, vkey = data["kind"], data["vkey"]
-        if kind not in EVIDENCE_KINDS or not isinstance(vkey, str):
+        if kind not in EVIDENCE_KINDS:
             raise InvalidRecord("evidence.kind", f"must be one of {sorted(EVIDENCE_KINDS)}")
+        if not isinstance(vkey, str):
+            raise InvalidRecord("evidence.vkey", "must be a verifier key string")
         notes = []
         for name in ("note_a", "note_b"):
             note = data[name]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 from protocol.authority import LogAuthority, register_rule
-from protocol.checkpoint import NoteVerifier
+from protocol.checkpoint import ALG_ED25519, NoteVerifier
 from protocol.did import Did, public_key_from_did
 from protocol.errors import InvalidKey, InvalidRecord, Unauthorised
 from protocol.fields import check_keys, did_field, optional_record_id, str_field
@@ -44,6 +44,8 @@ class PeerFederate:
             verifier = NoteVerifier.from_vkey(self.vkey)
         except InvalidKey as exc:
             raise InvalidRecord("body.vkey", str(exc)) from exc
+        if verifier.alg != ALG_ED25519:
+            raise InvalidRecord("body.vkey", "a log key has signature type 0x01 (Ed25519)")
         if verifier.public_key != public_key_from_did(self.peer):
             raise InvalidRecord("body.vkey", "is not the log key of body.peer")
 

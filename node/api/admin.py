@@ -10,7 +10,7 @@ from node.clock import utc_now
 from node.logservice import LogUnavailable
 from node.problems import Problem
 from protocol.canonical import parse
-from protocol.did import public_key_from_did
+from protocol.did import Did, public_key_from_did
 from protocol.errors import InvalidJSON, InvalidKey
 from protocol.membership import ROLES, MemberAdmit
 from protocol.records import format_time
@@ -30,7 +30,7 @@ async def admit_member(request: web.Request) -> web.Response:
     if not isinstance(data, dict) or set(data) - {"did", "role"} or "did" not in data:
         raise Problem(400, "bad-request", "Bad request", 'expected {"did": …, "role"?: …}')
     role = data.get("role", "member")
-    if role not in ROLES:
+    if not isinstance(role, str) or role not in ROLES:
         raise Problem(
             422,
             "invalid-record",
@@ -38,11 +38,13 @@ async def admit_member(request: web.Request) -> web.Response:
             f"role must be one of {sorted(ROLES)}",
             field="role",
         )
+    if not isinstance(data["did"], str):
+        raise Problem(422, "invalid-key", "Invalid key", "did must be a string", field="did")
     try:
         public_key_from_did(data["did"])
     except InvalidKey as exc:
         raise Problem(422, "invalid-key", "Invalid key", str(exc), field="did") from exc
-    body = MemberAdmit(member=data["did"], role=role).to_dict()
+    body = MemberAdmit(member=Did(data["did"]), role=role).to_dict()
     try:
         result = await request.app[LOG].append_own(MemberAdmit.TYPE, body, format_time(utc_now()))
     except LogUnavailable as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import re
 import time
 from collections.abc import AsyncIterator
@@ -36,14 +37,10 @@ def _declared_sha256(request: web.Request) -> bytes:
 @routes.post("/api/v1/blobs")
 async def post_blob(request: web.Request) -> web.Response:
     signer = await signed_agent(request, None)
-    head = request.app[LOG].head
-    authority = head.authority if head is not None else None
-    if authority is None or (
-        signer != authority.node
-        and (
-            authority.identity(signer) not in authority.members
-            or not authority.is_current_key(signer)
-        )
+    # Read the head afresh: another worker process may have admitted the member.
+    authority = (await request.app[LOG].current_head()).authority
+    if signer != authority.node and (
+        authority.identity(signer) not in authority.members or not authority.is_current_key(signer)
     ):
         raise Problem(403, "forbidden", "Forbidden", "only this node's members may upload files")
     declared = _declared_sha256(request)
@@ -77,13 +74,24 @@ async def get_blob(request: web.Request) -> web.StreamResponse:
     if not is_sha256_hex(hexdigest):
         raise Problem(400, "bad-parameter", "Bad parameter", "expected 64 lowercase hex digits")
     path = request.app[BLOBS].path(hexdigest)
-    if not path.is_file():
-        raise Problem(404, "not-found", "Not found", f"no blob {hexdigest}")
-    return web.FileResponse(
-        path,
-        headers={
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        raise Problem(404, "not-found", "Not found", f"no blob {hexdigest}") from None
+    with handle:
+        size = os.fstat(handle.fileno()).st_size
+        headers = {
             "Cache-Control": "public, max-age=31536000, immutable",
-            "Content-Type": "application/octet-stream",
+            # The content never changes, so its hash is its entity tag.
             "ETag": f'"{hexdigest}"',
-        },
-    )
+        }
+        if f'"{hexdigest}"' in request.headers.get("If-None-Match", ""):
+            return web.Response(status=304, headers=headers)
+        response = web.StreamResponse(headers=headers)
+        response.content_type = "application/octet-stream"
+        response.content_length = size
+        await response.prepare(request)
+        while chunk := handle.read(256 * 1024):
+            await response.write(chunk)
+        await response.write_eof()
+        return response

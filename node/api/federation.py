@@ -25,6 +25,8 @@ __all__ = ["routes"]
 
 routes = web.RouteTableDef()
 
+MAX_ENTRIES_RESPONSE_BYTES = 16 * 1024 * 1024
+
 
 def _b64(hashes: list[bytes]) -> list[str]:
     return [base64.b64encode(h).decode("ascii") for h in hashes]
@@ -72,6 +74,14 @@ async def entries(request: web.Request) -> web.StreamResponse:
         )
     end = min(end, head.size, start + request.app[CONFIG].max_entries_per_request)
     leaves = await request.app[STORE].leaves(head.did, start, end)
+    # specs/08-node-api.md §3: an answer holds at most MAX_ENTRIES_RESPONSE_BYTES
+    # (and always at least one entry), so a follower's limit always fits it.
+    total = 0
+    for count, leaf in enumerate(leaves):
+        total += len(leaf) + 1
+        if total > MAX_ENTRIES_RESPONSE_BYTES and count > 0:
+            leaves = leaves[:count]
+            break
     response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
     await response.prepare(request)
     chunk: list[bytes] = []

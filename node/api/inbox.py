@@ -33,6 +33,10 @@ __all__ = ["routes"]
 
 routes = web.RouteTableDef()
 
+# Pushed envelopes are hints kept until pull sync confirms them; a peer may
+# not make this node store more than this many.
+MAX_INBOX_PER_PEER = 10_000
+
 
 @routes.post("/fed/v1/inbox")
 async def inbox(request: web.Request) -> web.Response:
@@ -95,23 +99,40 @@ async def _cosignature(
 
 
 async def _evidence(request: web.Request, data: dict[str, Any]) -> web.Response:
+    raw = data.get("evidence")
+    if not isinstance(raw, dict):
+        raise Problem(400, "bad-request", "Bad request", "evidence must be an object")
     try:
-        evidence = Evidence.from_dict(data.get("evidence"))  # type: ignore[arg-type]
+        evidence = Evidence.from_dict(raw)
         verifier = check_evidence(evidence)
     except ProtocolError as exc:
         raise Problem(422, "invalid-evidence", "Invalid evidence", str(exc)) from exc
     offender = did_from_public_key(verifier.public_key)
     peers = request.app[PEERS]
+    offending_peer = await peers.peer(offender)
+    # Only evidence about a log this node follows, under the key it pinned, is
+    # kept: that bounds what a peer can make us store.
+    if offending_peer is None or offending_peer.vkey != evidence.vkey:
+        raise Problem(
+            422,
+            "invalid-evidence",
+            "Invalid evidence",
+            "the evidence is not about a log this node follows under that key",
+        )
     body = json.dumps(evidence.to_dict(), sort_keys=True)
     new = await peers.add_evidence(offender, evidence.kind, body, int(time.time()))
-    offending_peer = await peers.peer(offender)
-    if offending_peer is not None and offending_peer.state != "blocked":
+    if offending_peer.state != "blocked":
         await peers.set_state(offender, "equivocating", detail="evidence from a peer")
     return web.json_response({"accepted": "evidence", "new": new}, status=202)
 
 
 async def _envelope(request: web.Request, sender: Did, data: dict[str, Any]) -> web.Response:
-    envelope = envelope_from_json(data.get("envelope"))
+    if not isinstance(data.get("envelope"), dict):
+        raise Problem(400, "bad-request", "Bad request", "envelope must be an object")
+    peers = request.app[PEERS]
+    if await peers.inbox_count(sender) >= MAX_INBOX_PER_PEER:
+        raise Problem(429, "too-many-requests", "Too many requests", "your inbox here is full")
+    envelope = envelope_from_json(data["envelope"])
     record = verify(envelope)
     rid = record_id(record)
     payload = json.dumps(envelope.to_dict()).encode()

@@ -37,6 +37,31 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(code): _PROBLEM for code in codes}
 
 
+_DID: dict[str, Any] = {
+    "name": "did",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]{44}$"},
+}
+
+
+def _mirror_paths(own: dict[str, Any]) -> dict[str, Any]:
+    """/fed/v1/logs/{did}/…: the same operations as the node's own log, for a mirrored one."""
+    mirrored: dict[str, Any] = {}
+    for suffix in ("checkpoint", "entries", "proof/inclusion", "proof/consistency", "records/{id}"):
+        operation = dict(own[f"/fed/v1/{suffix}"]["get"])
+        operation["operationId"] = (
+            "mirror" + operation["operationId"][0].upper() + operation["operationId"][1:]
+        )
+        operation["summary"] = "Mirror: " + operation["summary"]
+        operation["parameters"] = [_DID, *operation.get("parameters", [])]
+        responses = dict(operation["responses"])
+        responses.setdefault("404", _PROBLEM)
+        operation["responses"] = responses
+        mirrored[f"/fed/v1/logs/{{did}}/{suffix}"] = {"get": operation}
+    return mirrored
+
+
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document (a fresh dict each call)."""
     envelope = {"$ref": "#/components/schemas/Envelope"}
@@ -49,7 +74,7 @@ def openapi_document() -> dict[str, Any]:
         },
     }
     hashes = {"type": "array", "items": {"type": "string", "contentEncoding": "base64"}}
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "fabcommons node",
@@ -280,6 +305,126 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/log": {
+                "get": {
+                    "summary": "This node's log: size, root, checkpoint, cosignatures, final size",
+                    "operationId": "getLogState",
+                    "responses": {"200": _json({"type": "object"})},
+                }
+            },
+            "/api/v1/peers": {
+                "get": {
+                    "summary": "Peers with their sync state and verified size",
+                    "operationId": "listPeers",
+                    "responses": {"200": _json({"type": "object"})},
+                }
+            },
+            "/api/v1/admin/peers": {
+                "post": {
+                    "summary": "Follow a peer: fetch its well-known document, pin its did and key",
+                    "operationId": "addPeer",
+                    "security": _ADMIN,
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["url"],
+                                    "additionalProperties": False,
+                                    "properties": {"url": {"type": "string"}},
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": _json({"type": "object"}, "Added"),
+                        "200": _json({"type": "object"}, "Already a peer"),
+                        **_errors(400, 401, 422, 503),
+                    },
+                }
+            },
+            "/api/v1/admin/peers/{did}": {
+                "delete": {
+                    "summary": "Stop following a peer",
+                    "operationId": "removePeer",
+                    "security": _ADMIN,
+                    "parameters": [_DID],
+                    "responses": {"200": _json({"type": "object"}), **_errors(400, 401, 404)},
+                }
+            },
+            "/api/v1/admin/peers/{did}/block": {
+                "post": {
+                    "summary": "Block a peer (the node signs peer.block with the reason)",
+                    "operationId": "blockPeer",
+                    "security": _ADMIN,
+                    "parameters": [_DID],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["reason"],
+                                    "additionalProperties": False,
+                                    "properties": {"reason": {"type": "string"}},
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json({"type": "object"}),
+                        **_errors(400, 401, 404, 503),
+                    },
+                }
+            },
+            "/api/v1/admin/peers/{did}/sync": {
+                "post": {
+                    "summary": "Run one sync round with a peer now",
+                    "operationId": "syncPeer",
+                    "security": _ADMIN,
+                    "parameters": [_DID],
+                    "responses": {"200": _json({"type": "object"}), **_errors(400, 401, 404)},
+                }
+            },
+            "/api/v1/admin/peers/{did}/resume": {
+                "post": {
+                    "summary": "Follow a stopped (blocked, invalid, equivocating) peer again",
+                    "operationId": "resumePeer",
+                    "security": _ADMIN,
+                    "parameters": [_DID],
+                    "responses": {"200": _json({"type": "object"}), **_errors(400, 401, 404)},
+                }
+            },
+            "/fed/v1/inbox": {
+                "post": {
+                    "summary": "A push from a peer: cosignature, evidence, envelope or hint",
+                    "operationId": "postInbox",
+                    "security": _SIGNED,
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    "responses": {
+                        "202": _json({"type": "object"}, "Accepted"),
+                        **_errors(400, 401, 403, 404, 413, 422, 429),
+                    },
+                }
+            },
+            "/fed/v1/evidence": {
+                "get": {
+                    "summary": "Equivocation evidence this node holds",
+                    "operationId": "listEvidence",
+                    "responses": {"200": _json({"type": "object"})},
+                }
+            },
+            "/fed/v1/logs": {
+                "get": {
+                    "summary": "The logs this node mirrors",
+                    "operationId": "listMirroredLogs",
+                    "responses": {"200": _json({"type": "object"})},
+                }
+            },
             "/api/openapi.json": {
                 "get": {
                     "summary": "This document",
@@ -365,6 +510,9 @@ def openapi_document() -> dict[str, Any]:
             },
         },
     }
+
+    document["paths"].update(_mirror_paths(document["paths"]))
+    return document
 
 
 @routes.get("/api/openapi.json")

@@ -9,6 +9,7 @@ from aiohttp import web
 from node.appkeys import FEDERATION, PEERS, STORE
 from node.auth import read_limited_body, require_admin
 from node.federation.service import PeerRefused
+from node.logservice import LogUnavailable
 from node.problems import Problem
 from node.store.peerstore import PeerRow
 from protocol.canonical import parse
@@ -75,6 +76,8 @@ async def add_peer(request: web.Request) -> web.Response:
         peer, created = await request.app[FEDERATION].add_peer(url)
     except PeerRefused as exc:
         raise Problem(422, "peer-refused", "Peer refused", str(exc), field="url") from exc
+    except LogUnavailable as exc:
+        raise Problem(503, "unavailable", "Log unavailable", str(exc)) from exc
     return web.json_response(await _peer_json(request, peer), status=201 if created else 200)
 
 
@@ -97,8 +100,25 @@ async def block_peer(request: web.Request) -> web.Response:
         raise Problem(400, "bad-request", "Bad request", 'expected {"reason": "…"}')
     if await request.app[PEERS].peer(did) is None:
         raise Problem(404, "not-found", "Not found", f"{did} is not a peer")
-    await request.app[FEDERATION].block_peer(did, reason)
+    try:
+        await request.app[FEDERATION].block_peer(did, reason)
+    except LogUnavailable as exc:
+        raise Problem(503, "unavailable", "Log unavailable", str(exc)) from exc
     return web.json_response({"blocked": did, "reason": reason})
+
+
+@routes.post("/api/v1/admin/peers/{did}/resume")
+async def resume_peer(request: web.Request) -> web.Response:
+    """The operator follows a stopped (blocked, invalid, equivocating) peer again."""
+    require_admin(request)
+    did = _peer_did(request)
+    peer = await request.app[PEERS].peer(did)
+    if peer is None:
+        raise Problem(404, "not-found", "Not found", f"{did} is not a peer")
+    await request.app[FEDERATION].resume_peer(did)
+    updated = await request.app[PEERS].peer(did)
+    assert updated is not None
+    return web.json_response(await _peer_json(request, updated))
 
 
 @routes.post("/api/v1/admin/peers/{did}/sync")

@@ -7,6 +7,7 @@ from importlib.metadata import PackageNotFoundError, version
 from aiohttp import web
 
 from node.appkeys import CONFIG, LOG, METRICS
+from node.problems import Problem
 
 __all__ = ["routes"]
 
@@ -38,7 +39,10 @@ async def well_known(request: web.Request) -> web.Response:
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
-    head = await request.app[LOG].current_head()
+    try:
+        head = await request.app[LOG].current_head()
+    except Exception as exc:  # the database does not answer
+        raise Problem(503, "unavailable", "Unavailable", "the database does not answer") from exc
     return web.json_response({"status": "ok", "log_size": head.size})
 
 

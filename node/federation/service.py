@@ -27,7 +27,7 @@ from node.federation.verify import BatchRejected
 from node.httpsig import sign_request_headers
 from node.logservice import LogService
 from node.store.logstore import LogStore
-from node.store.peerstore import CosignatureRow, PeerRow, PeerStore
+from node.store.peerstore import STOPPED_STATES, CosignatureRow, PeerRow, PeerStore
 from protocol.checkpoint import (
     ALG_COSIGNATURE_V1,
     NoteVerifier,
@@ -45,8 +45,6 @@ __all__ = ["FederationService", "PeerRefused"]
 
 logger = logging.getLogger(__name__)
 
-# Peers in these states get no traffic until an operator acts.
-STOPPED_STATES = frozenset({"blocked", "equivocating", "invalid"})
 MAX_OUTBOX_ATTEMPTS = 12
 MAX_WELL_KNOWN_BYTES = 64 * 1024
 
@@ -99,6 +97,9 @@ class FederationService:
             total=self.config.peer_timeout_s, sock_read=self.config.peer_timeout_s
         )
         self._session = aiohttp.ClientSession(timeout=timeout)
+        if not self.config.background_tasks:
+            # Another worker process of this node runs the loops.
+            return
         for peer in await self.peers.all_peers():
             if peer.state not in STOPPED_STATES:
                 self._spawn(peer.did)
@@ -118,6 +119,8 @@ class FederationService:
             await self._session.close()
 
     def _spawn(self, did: Did) -> None:
+        if not self.config.background_tasks:
+            return
         if did in self._tasks and not self._tasks[did].done():
             return
         self._wake[did] = asyncio.Event()
@@ -177,6 +180,10 @@ class FederationService:
         existing = await self.peers.peer(did)
         if existing is not None:
             return existing, False
+        # The log states the decision first: if that append fails, nothing
+        # else has changed and the operator can simply retry.
+        body = PeerFederate(peer=did, url=url, vkey=vkey).to_dict()
+        await self.log.append_own(PeerFederate.TYPE, body, format_time(utc_now()))
         await self.store.create_log(did=did, origin=origin, vkey=vkey, is_local=False, sign=None)
         row = PeerRow(
             did=did,
@@ -193,14 +200,18 @@ class FederationService:
         )
         created = await self.peers.add_peer(row)
         if created:
-            body = PeerFederate(peer=did, url=url, vkey=vkey).to_dict()
-            await self.log.append_own(PeerFederate.TYPE, body, format_time(utc_now()))
             self._spawn(did)
         return row, created
 
     async def remove_peer(self, did: Did) -> bool:
         self._halt(did)
         return await self.peers.remove_peer(did)
+
+    async def resume_peer(self, did: Did) -> None:
+        """Follow a stopped peer again (evidence already stored stays)."""
+        await self.peers.reset_state(did, "resumed by the operator")
+        self._spawn(did)
+        self.trigger(did)
 
     async def block_peer(self, did: Did, reason: str) -> None:
         self._halt(did)
@@ -283,7 +294,11 @@ class FederationService:
                 await self._equivocation(peer, exc)
                 return False
             if result.interrupted:
-                return False
+                # Another process stored the next batch first: not a failure.
+                return True
+            if result.stale and not own:
+                last_error = f"{base}: the mirror is behind"
+                continue
             now = int(time.time())
             via = "" if own else f" (from the mirror at {base.split('/fed/')[0]})"
             await self.peers.set_state(
@@ -329,7 +344,9 @@ class FederationService:
 
     async def _equivocation(self, peer: PeerRow, exc: Equivocation) -> None:
         now = int(time.time())
-        await self.peers.set_state(peer.did, "equivocating", detail=str(exc), error=str(exc))
+        current = await self.peers.peer(peer.did)
+        if current is not None and current.state != "blocked":
+            await self.peers.set_state(peer.did, "equivocating", detail=str(exc), error=str(exc))
         logger.warning("peer %s equivocates: %s", peer.did, exc)
         if exc.evidence is None:
             return
@@ -383,7 +400,7 @@ class FederationService:
         delivered = 0
         for item in await self.peers.due(int(now)):
             peer = await self.peers.peer(item.peer_did)
-            if peer is None or peer.state == "blocked" or item.attempts >= MAX_OUTBOX_ATTEMPTS:
+            if peer is None or peer.state in STOPPED_STATES or item.attempts >= MAX_OUTBOX_ATTEMPTS:
                 await self.peers.delivered(item.id)  # dropped: push is only a hint
                 continue
             breaker = self._breakers.setdefault(item.peer_did, _Breaker())
@@ -423,10 +440,24 @@ class FederationService:
 
     async def required_cosignatures_met(self, size: int) -> bool:
         """Is some checkpoint at or beyond `size` cosigned by enough distinct witnesses?"""
+        return size <= await self.final_size()
+
+    async def final_size(self) -> int:
+        """The largest size of our log whose checkpoint carries enough cosignatures.
+
+        Only witnesses that are current, unblocked peers count, each once by
+        public key (DESIGN.md §5).
+        """
         needed = self.config.required_cosignatures
+        head = await self.log.current_head()
         if needed <= 0:
-            return True
-        for cosigned_size, count in await self.peers.cosigned_sizes(self.log.did):
-            if cosigned_size >= size and count >= needed:
-                return True
-        return False
+            return head.size
+        witnesses = {
+            public_key_from_did(p.did)
+            for p in await self.peers.all_peers()
+            if p.state not in STOPPED_STATES
+        }
+        for cosigned_size, keys in await self.peers.cosigners_by_size(self.log.did):
+            if len(keys & witnesses) >= needed:
+                return cosigned_size
+        return 0

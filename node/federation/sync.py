@@ -14,8 +14,8 @@ import logging
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from node.federation.logclient import LogClient, PeerMisbehaves
-from node.federation.verify import verify_batch
+from node.federation.logclient import LogClient, PeerMisbehaves, PeerUnreachable
+from node.federation.verify import BatchRejected, verify_batch
 from node.store.logstore import LogRow, LogStore
 from protocol.checkpoint import (
     Checkpoint,
@@ -27,7 +27,13 @@ from protocol.checkpoint import (
 from protocol.did import Did
 from protocol.errors import InvalidProof, ProtocolError
 from protocol.evidence import Evidence, check_evidence
-from protocol.merkle import implied_old_root, prefix_subtrees, verify_consistency
+from protocol.merkle import (
+    implied_old_root,
+    leaf_hash,
+    prefix_subtrees,
+    verify_consistency,
+    verify_inclusion,
+)
 from protocol.replay import LogReplay
 
 __all__ = ["Equivocation", "SyncResult", "signed_head_size", "sync_log"]
@@ -101,6 +107,24 @@ def signed_head_size(head: LogRow) -> int | None:
         return Checkpoint.from_text(text).size
     except ProtocolError:
         return None
+
+
+async def _check_signed(
+    client: LogClient, leaf: bytes, index: int, cp: Checkpoint, rejected: BatchRejected
+) -> None:
+    """Blame the log for a bad entry only if its signed tree holds that entry.
+
+    A leaf that is not in the signed tree was damaged in transit or by the
+    source, which makes the source unreliable but proves nothing about the log.
+    """
+    try:
+        proof = await client.inclusion(index, cp.size)
+        verify_inclusion(leaf_hash(leaf), index, cp.size, proof, cp.root_hash)
+    except InvalidProof as exc:
+        raise PeerUnreachable(f"entry {index} is not the one the log signed") from exc
+    except PeerMisbehaves as exc:
+        raise PeerUnreachable(f"entry {index} could not be checked: {exc}") from exc
+    logger.warning("the log signed an invalid entry: %s", rejected)
 
 
 async def sync_log(
@@ -191,7 +215,11 @@ async def sync_log(
             if end < cp.size:
                 # Fetch the next batch while this one is verified and stored.
                 pending = asyncio.create_task(client.entries(end, min(end + batch_size, cp.size)))
-            batch = await verify_batch(replay, leaves, executor=executor, workers=workers)
+            try:
+                batch = await verify_batch(replay, leaves, executor=executor, workers=workers)
+            except BatchRejected as exc:
+                await _check_signed(client, leaves[exc.index - position], exc.index, cp, exc)
+                raise
             fetched += len(leaves)
             if end < cp.size:
                 proof = await client.consistency(end, cp.size)

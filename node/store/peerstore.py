@@ -5,16 +5,18 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from node.store.schema import cosignatures, evidence, inbox, outbox, peers
 from protocol.did import Did
 
-__all__ = ["CosignatureRow", "OutboxItem", "PeerRow", "PeerStore"]
+__all__ = ["STOPPED_STATES", "CosignatureRow", "OutboxItem", "PeerRow", "PeerStore"]
 
 PEER_STATES = frozenset({"ok", "syncing", "unreachable", "equivocating", "invalid", "blocked"})
+# Peers in these states get no traffic until an operator acts.
+STOPPED_STATES = frozenset({"blocked", "equivocating", "invalid"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +128,20 @@ class PeerStore:
             values["last_error"] = error[:2000]
         if fetched:
             values["fetched_entries"] = peers.c.fetched_entries + fetched
+        statement = update(peers).where(peers.c.did == did)
+        if state not in STOPPED_STATES:
+            # A finished sync round never lifts a block or an equivocation
+            # that was set while it ran; only an operator does.
+            statement = statement.where(peers.c.state.not_in(sorted(STOPPED_STATES)))
         async with self.engine.begin() as conn:
-            await conn.execute(update(peers).where(peers.c.did == did).values(**values))
+            await conn.execute(statement.values(**values))
+
+    async def reset_state(self, did: str, detail: str) -> None:
+        """The operator's decision to follow a stopped peer again."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(peers).where(peers.c.did == did).values(state="syncing", detail=detail)
+            )
 
     async def remove_peer(self, did: str) -> bool:
         async with self.engine.begin() as conn:
@@ -174,6 +188,21 @@ class PeerStore:
             )
             for r in rows
         ]
+
+    async def cosigners_by_size(self, log_did: str) -> list[tuple[int, set[bytes]]]:
+        """(size, witness public keys) for every cosigned checkpoint, largest size first."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(cosignatures.c.size, cosignatures.c.witness_key).where(
+                        cosignatures.c.log_did == log_did
+                    )
+                )
+            ).all()
+        keys: dict[int, set[bytes]] = {}
+        for r in rows:
+            keys.setdefault(int(r.size), set()).add(bytes(r.witness_key))
+        return sorted(keys.items(), key=lambda item: item[0], reverse=True)
 
     async def cosigned_sizes(self, log_did: str) -> list[tuple[int, int]]:
         """(size, number of distinct witness keys) for every cosigned checkpoint, newest first."""
@@ -267,6 +296,13 @@ class PeerStore:
             return len((await conn.execute(select(outbox.c.id))).all())
 
     # Inbox
+
+    async def inbox_count(self, sender: str) -> int:
+        async with self.engine.connect() as conn:
+            result = await conn.execute(
+                select(func.count()).select_from(inbox).where(inbox.c.sender == sender)
+            )
+            return int(result.scalar_one())
 
     async def add_inbox(
         self, sender: str, kind: str, record_id: str | None, payload: bytes, now: int
