@@ -39,7 +39,12 @@ class LogClient:
 
     async def _get(self, path: str, limit: int, params: dict[str, str] | None = None) -> bytes:
         try:
-            async with self.session.get(self.base + path, params=params) as response:
+            # A peer's redirect must not make us fetch from a host of its choosing.
+            async with self.session.get(
+                self.base + path, params=params, allow_redirects=False
+            ) as response:
+                if 300 <= response.status < 400:
+                    raise PeerMisbehaves(f"{path}: redirect refused (HTTP {response.status})")
                 if response.status >= 500 or response.status in (404, 429):
                     raise PeerUnreachable(f"{path}: HTTP {response.status}")
                 if response.status >= 400:
@@ -67,24 +72,36 @@ class LogClient:
             raise PeerMisbehaves("more entries than asked for")
         return lines
 
-    async def _hashes(self, path: str, params: dict[str, str]) -> list[bytes]:
+    async def _hashes(
+        self, path: str, params: dict[str, str], echoed: dict[str, int]
+    ) -> list[bytes]:
         body = await self._get(path, MAX_PROOF_BYTES, params)
         try:
             data: Any = json.loads(body)
+            # specs/02-log.md §7: the numbers in the answer must be those asked for.
+            for name, value in echoed.items():
+                if type(data.get(name)) is not int or data[name] != value:
+                    raise PeerMisbehaves(f"{path}: the proof is for other numbers than asked")
             hashes = data["hashes"]
             if not isinstance(hashes, list) or len(hashes) > 130:
                 raise PeerMisbehaves(f"{path}: malformed proof")
             decoded = [base64.b64decode(h, validate=True) for h in hashes]
-        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        except PeerMisbehaves:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as exc:
             raise PeerMisbehaves(f"{path}: malformed proof") from exc
         if any(len(h) != 32 for h in decoded):
             raise PeerMisbehaves(f"{path}: proof hashes must be 32 bytes")
         return decoded
 
     async def consistency(self, old: int, new: int) -> list[bytes]:
-        return await self._hashes("/proof/consistency", {"from": str(old), "to": str(new)})
+        return await self._hashes(
+            "/proof/consistency", {"from": str(old), "to": str(new)}, {"from": old, "to": new}
+        )
 
     async def inclusion(self, index: int, tree_size: int) -> list[bytes]:
         return await self._hashes(
-            "/proof/inclusion", {"index": str(index), "tree_size": str(tree_size)}
+            "/proof/inclusion",
+            {"index": str(index), "tree_size": str(tree_size)},
+            {"leaf_index": index, "tree_size": tree_size},
         )

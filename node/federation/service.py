@@ -49,6 +49,18 @@ MAX_OUTBOX_ATTEMPTS = 12
 MAX_WELL_KNOWN_BYTES = 64 * 1024
 
 
+def _our_words(exc: Exception) -> str:
+    """A reason to show clients in our own words: a peer's text never passes through.
+
+    For a rejected entry that is its index and the kind of error; for a bad
+    answer, our own message (which names the endpoint, not the peer's words).
+    """
+    if isinstance(exc, BatchRejected):
+        kind = type(exc.__cause__).__name__ if exc.__cause__ is not None else "invalid entry"
+        return f"entry {exc.index} failed verification ({kind})"
+    return str(exc)[:300]
+
+
 class PeerRefused(Exception):
     """A peer that cannot be added (unreachable, malformed, ourselves)."""
 
@@ -160,7 +172,9 @@ class FederationService:
         if not url.startswith(("http://", "https://")) or len(url) > 2000:
             raise PeerRefused("the peer URL must be http(s)")
         try:
-            async with self.session.get(url + "/.well-known/fabcommons") as response:
+            async with self.session.get(
+                url + "/.well-known/fabcommons", allow_redirects=False
+            ) as response:
                 if response.status != 200:
                     raise PeerRefused(f"{url} answered HTTP {response.status}")
                 info = json.loads(await read_limited(response, MAX_WELL_KNOWN_BYTES))
@@ -284,7 +298,8 @@ class FederationService:
                 continue
             except (PeerMisbehaves, BatchRejected) as exc:
                 if own:
-                    await self.peers.set_state(did, "invalid", detail=str(exc), error=str(exc))
+                    reason = _our_words(exc)
+                    await self.peers.set_state(did, "invalid", detail=reason, error=reason)
                     logger.warning("peer %s is invalid: %s", did, exc)
                     return False
                 logger.warning("mirror %s misbehaves: %s", base, exc)
@@ -429,7 +444,9 @@ class FederationService:
             self.key, "POST", url, payload, headers={"Content-Type": "application/json"}
         )
         try:
-            async with self.session.post(url, data=payload, headers=headers) as response:
+            async with self.session.post(
+                url, data=payload, headers=headers, allow_redirects=False
+            ) as response:
                 if response.status < 300:
                     return None
                 if 400 <= response.status < 500 and response.status != 429:
