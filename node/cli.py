@@ -13,10 +13,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from node.client import NodeClient, NodeClientError
+from node.client import NodeClient
 from node.config import ConfigError, load_config
-from node.setup import NodeExists, init_node
-from node.verifylog import LogVerificationError, verify_remote_log
+from node.errors import NodeError
+from node.setup import init_node
+from node.verifylog import verify_remote_log
 from protocol.errors import ProtocolError
 from protocol.keys import AgentKey, save_key
 
@@ -35,6 +36,7 @@ def _configure_logging(level: str) -> None:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+
     identity = init_node(
         Path(args.data),
         name=args.name,
@@ -78,6 +80,7 @@ def cmd_key_new(args: argparse.Namespace) -> int:
 
 
 async def _verify(url: str, quiet: bool) -> int:
+
     async with NodeClient(url) as client:
         with Progress(
             TextColumn("verifying"),
@@ -107,6 +110,7 @@ def cmd_log_verify(args: argparse.Namespace) -> int:
 
 
 async def _admit(node: str, token: str, did: str, role: str) -> int:
+
     async with NodeClient(node) as client:
         result = await client.admit_member(did, token, role)
     console.print(f"admitted {did} as {role}: record {result['id']} at index {result['index']}")
@@ -169,10 +173,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.func(args)
         return result
-    except (NodeExists, ConfigError, LogVerificationError, ProtocolError) as exc:
+    except (ConfigError, ProtocolError) as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         return 1
-    except NodeClientError as exc:
+    except NodeError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         return 1
     except FileExistsError as exc:

@@ -15,6 +15,7 @@ from typing import Any, Self
 
 import aiohttp
 
+from node.errors import NodeClientError
 from node.httpsig import sign_request_headers
 from protocol.keys import AgentKey
 from protocol.records import Envelope
@@ -36,15 +37,6 @@ async def read_limited(response: aiohttp.ClientResponse, limit: int) -> bytes:
         if len(body) > limit:
             raise NodeClientError(response.status, None, f"response larger than {limit} bytes")
     return bytes(body)
-
-
-class NodeClientError(Exception):
-    """A request the node refused or could not answer."""
-
-    def __init__(self, status: int, problem: dict[str, Any] | None, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.problem = problem or {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,17 +90,30 @@ class NodeClient:
     async def _get_json(self, path: str, **params: Any) -> Any:
         async with self._session.get(self.base_url + path, params=params or None) as response:
             await self._check(response)
-            return json.loads(await read_limited(response, MAX_RESPONSE_BYTES))
+            body = await read_limited(response, MAX_RESPONSE_BYTES)
+            try:
+                return json.loads(body)
+            except ValueError as exc:
+                raise NodeClientError(response.status, None, f"{path}: not JSON") from exc
 
     async def well_known(self) -> WellKnown:
         data = await self._get_json("/.well-known/fabcommons")
-        return WellKnown(
-            did=data["did"],
-            name=data["name"],
-            origin=data["log"]["origin"],
-            vkey=data["log"]["vkey"],
-            raw=data,
-        )
+        try:
+            log = data["log"]
+            fields = (data["did"], data["name"], log["origin"], log["vkey"])
+        except (KeyError, TypeError) as exc:
+            raise NodeClientError(200, None, f"malformed well-known document: {exc!r}") from exc
+        if not all(isinstance(value, str) for value in fields):
+            raise NodeClientError(200, None, "malformed well-known document: non-string field")
+        return WellKnown(did=fields[0], name=fields[1], origin=fields[2], vkey=fields[3], raw=data)
+
+    @staticmethod
+    def _proof_hashes(data: Any) -> list[bytes]:
+        try:
+            hashes = data["hashes"]
+            return [base64.b64decode(h, validate=True) for h in hashes]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise NodeClientError(200, None, "malformed proof") from exc
 
     async def checkpoint(self) -> bytes:
         async with self._session.get(self.base_url + "/fed/v1/checkpoint") as response:
@@ -138,13 +143,13 @@ class NodeClient:
         data = await self._get_json(
             "/fed/v1/proof/inclusion", index=str(index), tree_size=str(tree_size)
         )
-        return [base64.b64decode(h) for h in data["hashes"]]
+        return self._proof_hashes(data)
 
     async def consistency_proof(self, old: int, new: int) -> list[bytes]:
         data = await self._get_json(
             "/fed/v1/proof/consistency", **{"from": str(old), "to": str(new)}
         )
-        return [base64.b64decode(h) for h in data["hashes"]]
+        return self._proof_hashes(data)
 
     async def record(self, record_id: str) -> dict[str, Any]:
         result: dict[str, Any] = await self._get_json(f"/fed/v1/records/{record_id}")

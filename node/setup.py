@@ -11,16 +11,13 @@ from pathlib import Path
 import yaml
 
 from node.config import CONFIG_FILE, KEY_FILE, TOKEN_FILE, NodeConfig
+from node.errors import NodeExists
 from node.store.database import migrate_sync
 from protocol.checkpoint import NoteVerifier
 from protocol.did import Did
 from protocol.keys import AgentKey, save_key
 
 __all__ = ["NodeExists", "NodeIdentity", "default_origin", "init_node"]
-
-
-class NodeExists(Exception):
-    """The data directory already holds a node; nothing was changed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +52,6 @@ def init_node(
     for existing in (CONFIG_FILE, KEY_FILE, TOKEN_FILE):
         if (data_dir / existing).exists():
             raise NodeExists(f"{data_dir / existing} exists: refusing to overwrite a node")
-    data_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(data_dir, 0o700)
     origin = origin or default_origin(name)
     settings: dict[str, object] = {"name": name, "origin": origin}
     if database_url:
@@ -71,6 +66,11 @@ def init_node(
         database_url=database_url or "",
         port=port or 8700,
     )
+    if not data_dir.exists():
+        data_dir.mkdir(parents=True, mode=0o700)
+    # The database first: if it cannot be reached, no node file is left
+    # behind to block a retry.
+    migrate_sync(config.database_url)
     key = AgentKey.generate()
     save_key(key, config.key_path)
     _write_secret(config.token_path, secrets.token_urlsafe(32) + "\n")
@@ -79,5 +79,4 @@ def init_node(
         + yaml.safe_dump(settings, sort_keys=False),
         encoding="utf-8",
     )
-    migrate_sync(config.database_url)
     return NodeIdentity(key.did, origin, NoteVerifier(origin, key.public_key).vkey)

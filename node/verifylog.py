@@ -11,16 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from node.client import NodeClient
+from node.errors import LogVerificationError
 from protocol.checkpoint import NoteVerifier, open_checkpoint
 from protocol.did import Did, public_key_from_did
 from protocol.errors import InvalidCheckpoint, ProtocolError
 from protocol.replay import LogReplay
 
 __all__ = ["LogVerificationError", "VerifiedLog", "verify_remote_log"]
-
-
-class LogVerificationError(Exception):
-    """The log failed verification; the message says where and why."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ import aiohttp
 from node.client import read_limited
 from node.clock import utc_now
 from node.config import NodeConfig
+from node.errors import PeerRefused
 from node.federation.logclient import LogClient, PeerMisbehaves, PeerUnreachable
 from node.federation.sync import Equivocation, SyncResult, sync_log
 from node.federation.verify import BatchRejected
@@ -59,10 +60,6 @@ def _our_words(exc: Exception) -> str:
         kind = type(exc.__cause__).__name__ if exc.__cause__ is not None else "invalid entry"
         return f"entry {exc.index} failed verification ({kind})"
     return str(exc)[:300]
-
-
-class PeerRefused(Exception):
-    """A peer that cannot be added (unreachable, malformed, ourselves)."""
 
 
 @dataclass
