@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 
@@ -66,7 +68,14 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = store
     # Several worker processes may share one PostgreSQL database: their
     # replay caches must be shared too. A SQLite node is one process.
-    app[NONCES] = DatabaseNonceCache(store) if store.postgres else MemoryNonceCache()
+    if store.postgres:
+        app[NONCES] = DatabaseNonceCache(store)
+    else:
+        memory_cache = MemoryNonceCache()
+        app[NONCES] = memory_cache
+        # Serve only from the second the cache refuses nothing after, so that
+        # requests signed before this start can never be replayed into it.
+        await asyncio.sleep(max(0.0, memory_cache.started_at - time.time()))
     blob_store = BlobStore(config.blob_dir, config.max_blob_bytes)
     blob_store.clean_temporary()
     app[BLOBS] = blob_store

@@ -9,6 +9,7 @@ before within that window, and returns the signer's did.
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from collections import OrderedDict
@@ -49,7 +50,9 @@ class NonceCacheFull(Exception):
 
 
 class NonceCache(Protocol):
-    async def remember(self, keyid: str, nonce: str, *, expires: int, now: int) -> bool:
+    async def remember(
+        self, keyid: str, nonce: str, *, created: int, expires: int, now: int
+    ) -> bool:
         """Record a nonce; False if seen before and not yet expired."""
         ...
 
@@ -59,9 +62,18 @@ class MemoryNonceCache:
     """A bounded in-process nonce cache (one process; PostgreSQL nodes share the DB one)."""
 
     max_entries: int = 1_000_000
+    # A memory cache forgets everything at a restart, so it refuses every
+    # request whose `created` second is before `started_at`; the node starts
+    # serving only once that second has begun (specs/08-node-api.md §2.3), so
+    # no request signed before a restart can be replayed into the new process.
+    started_at: int = field(default_factory=lambda: math.ceil(time.time()))
     _seen: OrderedDict[tuple[str, str], int] = field(default_factory=OrderedDict)
 
-    async def remember(self, keyid: str, nonce: str, *, expires: int, now: int) -> bool:
+    async def remember(
+        self, keyid: str, nonce: str, *, created: int, expires: int, now: int
+    ) -> bool:
+        if created < self.started_at:
+            return False
         # Entries are inserted in arrival order and all live one window, so
         # the oldest are at the front.
         while self._seen:
@@ -192,6 +204,8 @@ async def verify_request(
     keyid = params.get("keyid")
     if not isinstance(keyid, str):
         raise RequestSignatureError("signature keyid is missing")
-    if not await nonces.remember(keyid, nonce, expires=created + window_s, now=int(moment)):
+    if not await nonces.remember(
+        keyid, nonce, created=created, expires=created + window_s, now=int(moment)
+    ):
         raise RequestSignatureError("replayed request (nonce seen before)")
     return Did(keyid)

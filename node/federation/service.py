@@ -33,10 +33,10 @@ from protocol.checkpoint import (
     ALG_COSIGNATURE_V1,
     NoteVerifier,
     cosign_checkpoint,
-    verified_cosignatures,
+    verify_cosignature,
 )
 from protocol.did import Did, public_key_from_did
-from protocol.errors import InvalidKey
+from protocol.errors import InvalidKey, InvalidSignature
 from protocol.evidence import Evidence
 from protocol.keys import AgentKey
 from protocol.peers import PeerBlock, PeerFederate
@@ -330,29 +330,34 @@ class FederationService:
     async def _keep_cosignatures(
         self, peer: PeerRow, result: SyncResult, others: list[PeerRow]
     ) -> None:
-        """Keep the other witnesses' valid cosignatures that came with a checkpoint."""
-        witnesses = [
-            NoteVerifier(o.origin, public_key_from_did(o.did), ALG_COSIGNATURE_V1)
-            for o in others
-            if o.did != peer.did
-        ]
+        """Keep, per other witness, the first cosignature line that verifies on its own.
+
+        Lines are checked one by one, so a mirror cannot slip a bad line in
+        front of a good one and have us store and re-serve it.
+        """
         text = result.checkpoint.checkpoint.text()
-        valid = verified_cosignatures(text, result.checkpoint.signatures, witnesses)
-        by_key = {w.public_key: w for w in witnesses}
-        for sig in result.checkpoint.signatures:
-            for public_key, timestamp in valid.items():
-                witness = by_key[public_key]
-                if sig.name == witness.name and sig.key_hash == witness.key_hash:
-                    await self.peers.add_cosignature(
-                        CosignatureRow(
-                            log_did=peer.did,
-                            size=result.size,
-                            witness_key=public_key,
-                            witness_name=witness.name,
-                            line=sig.line(),
-                            timestamp=timestamp,
-                        )
+        for other in others:
+            if other.did == peer.did:
+                continue
+            witness = NoteVerifier(other.origin, public_key_from_did(other.did), ALG_COSIGNATURE_V1)
+            for sig in result.checkpoint.signatures:
+                if sig.name != witness.name or sig.key_hash != witness.key_hash:
+                    continue
+                try:
+                    timestamp = verify_cosignature(text, sig, witness)
+                except (InvalidSignature, InvalidKey):
+                    continue
+                await self.peers.add_cosignature(
+                    CosignatureRow(
+                        log_did=peer.did,
+                        size=result.size,
+                        witness_key=witness.public_key,
+                        witness_name=witness.name,
+                        line=sig.line(),
+                        timestamp=timestamp,
                     )
+                )
+                break
 
     async def _equivocation(self, peer: PeerRow, exc: Equivocation) -> None:
         now = int(time.time())

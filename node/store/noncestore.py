@@ -11,5 +11,7 @@ class DatabaseNonceCache:
     def __init__(self, store: LogStore) -> None:
         self._store = store
 
-    async def remember(self, keyid: str, nonce: str, *, expires: int, now: int) -> bool:
+    async def remember(
+        self, keyid: str, nonce: str, *, created: int, expires: int, now: int
+    ) -> bool:
         return await self._store.remember_nonce(keyid, nonce, expires=expires, now=now)
