@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 
@@ -35,7 +33,6 @@ from node.appkeys import (
 )
 from node.config import NodeConfig
 from node.federation.service import FederationService
-from node.httpsig import MemoryNonceCache
 from node.logservice import LogService
 from node.metrics import Metrics
 from node.problems import problem_middleware
@@ -68,14 +65,8 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = store
     # Several worker processes may share one PostgreSQL database: their
     # replay caches must be shared too. A SQLite node is one process.
-    if store.postgres:
-        app[NONCES] = DatabaseNonceCache(store)
-    else:
-        memory_cache = MemoryNonceCache()
-        app[NONCES] = memory_cache
-        # Serve only from the second the cache refuses nothing after, so that
-        # requests signed before this start can never be replayed into it.
-        await asyncio.sleep(max(0.0, memory_cache.started_at - time.time()))
+    nonce_cache = DatabaseNonceCache(config.database_url)
+    app[NONCES] = nonce_cache
     blob_store = BlobStore(config.blob_dir, config.max_blob_bytes)
     blob_store.clean_temporary()
     app[BLOBS] = blob_store
@@ -112,6 +103,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         await log.stop()
         if executor is not None:
             executor.shutdown(cancel_futures=True)
+        await nonce_cache.close()
         await engine.dispose()
 
 

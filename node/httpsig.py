@@ -9,7 +9,6 @@ before within that window, and returns the signer's did.
 
 from __future__ import annotations
 
-import math
 import secrets
 import time
 from collections import OrderedDict
@@ -59,21 +58,15 @@ class NonceCache(Protocol):
 
 @dataclass
 class MemoryNonceCache:
-    """A bounded in-process nonce cache (one process; PostgreSQL nodes share the DB one)."""
+    """A bounded in-process nonce cache, for tools and tests; a node keeps its cache in
+    its database (node/store/noncestore.py) so that a restart forgets nothing."""
 
     max_entries: int = 1_000_000
-    # A memory cache forgets everything at a restart, so it refuses every
-    # request whose `created` second is before `started_at`; the node starts
-    # serving only once that second has begun (specs/08-node-api.md §2.3), so
-    # no request signed before a restart can be replayed into the new process.
-    started_at: int = field(default_factory=lambda: math.ceil(time.time()))
     _seen: OrderedDict[tuple[str, str], int] = field(default_factory=OrderedDict)
 
     async def remember(
         self, keyid: str, nonce: str, *, created: int, expires: int, now: int
     ) -> bool:
-        if created < self.started_at:
-            return False
         # Entries are inserted in arrival order and all live one window, so
         # the oldest are at the front.
         while self._seen:

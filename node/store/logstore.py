@@ -14,13 +14,12 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from node.projections import ProjectedEntry, project
 from node.store.database import is_postgres
-from node.store.schema import blobs, checkpoints, entries, logs, nonces, tree_hashes
+from node.store.schema import blobs, checkpoints, entries, logs, tree_hashes
 from protocol.authority import LogAuthority
 from protocol.checkpoint import Checkpoint
 from protocol.did import Did
@@ -95,7 +94,6 @@ class LogStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.postgres = is_postgres(str(engine.url))
-        self._nonces_purged = 0
 
     async def _lock(self, conn: AsyncConnection, did: str) -> None:
         if self.postgres:
@@ -419,31 +417,6 @@ class LogStore:
                 )
             ).first()
         return None if row is None else bytes(row.note)
-
-    async def remember_nonce(self, keyid: str, nonce: str, *, expires: int, now: int) -> bool:
-        """Record a request nonce; False if it was seen before and has not expired."""
-        async with self.engine.begin() as conn:
-            if self.postgres:
-                # A lost nonce after a crash only reopens a replay window for
-                # idempotent requests (specs/08-node-api.md §2.3); not worth an fsync.
-                await conn.execute(text("SET LOCAL synchronous_commit = off"))
-            if now - self._nonces_purged >= 30:
-                self._nonces_purged = now
-                await conn.execute(delete(nonces).where(nonces.c.expires < now))
-            else:
-                await conn.execute(
-                    delete(nonces).where(
-                        nonces.c.keyid == keyid, nonces.c.nonce == nonce, nonces.c.expires < now
-                    )
-                )
-            try:
-                async with conn.begin_nested():
-                    await conn.execute(
-                        insert(nonces).values(keyid=keyid, nonce=nonce, expires=expires)
-                    )
-            except IntegrityError:
-                return False
-        return True
 
     async def record_blob(self, sha256_hex: str, size: int, uploader: str, now: int) -> None:
         async with self.engine.begin() as conn:

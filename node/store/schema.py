@@ -101,7 +101,7 @@ blobs = Table(
     Column("sha256", String(64), primary_key=True),
     Column("size", BigInteger, nullable=False),
     Column("uploader", String(64), nullable=False),
-    Column("created", Integer, nullable=False),
+    Column("created", BigInteger, nullable=False),
 )
 
 # Federation (migration 0002).

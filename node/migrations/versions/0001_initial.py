@@ -67,7 +67,7 @@ def upgrade() -> None:
         sa.Column("sha256", sa.String(64), primary_key=True),
         sa.Column("size", sa.BigInteger, nullable=False),
         sa.Column("uploader", sa.String(64), nullable=False),
-        sa.Column("created", sa.Integer, nullable=False),
+        sa.Column("created", sa.BigInteger, nullable=False),
     )
 
 
