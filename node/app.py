@@ -65,7 +65,8 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = store
     # Several worker processes may share one PostgreSQL database: their
     # replay caches must be shared too. A SQLite node is one process.
-    nonce_cache = DatabaseNonceCache(config.database_url)
+    nonce_cache = DatabaseNonceCache(config.database_url, config.data_dir / "nonces.db")
+    await nonce_cache.open()
     app[NONCES] = nonce_cache
     blob_store = BlobStore(config.blob_dir, config.max_blob_bytes)
     blob_store.clean_temporary()

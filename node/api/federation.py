@@ -32,6 +32,20 @@ def _b64(hashes: list[bytes]) -> list[str]:
     return [base64.b64encode(h).decode("ascii") for h in hashes]
 
 
+async def _log_size(request: web.Request) -> tuple[str, int]:
+    """(did, verified size) of the log this request is about, cheaply."""
+    did = request.match_info.get("did")
+    if did is None:
+        did = request.app[LOG].did
+        found = await request.app[STORE].size_of(did)
+        assert found is not None
+        return did, found[0]
+    found = await request.app[STORE].size_of(did)
+    if found is None or found[1]:
+        raise Problem(404, "not-found", "Not found", f"this node does not mirror {did}")
+    return did, found[0]
+
+
 async def _log(request: web.Request) -> LogRow:
     """The head of the log this request is about: ours, or a mirrored one."""
     did = request.match_info.get("did")
@@ -67,13 +81,13 @@ async def entries(request: web.Request) -> web.StreamResponse:
     end = query_int(request, "end")
     if end <= start:
         raise Problem(400, "bad-range", "Bad range", "end must be greater than start")
-    head = await _log(request)
-    if start >= head.size:
+    did, size = await _log_size(request)
+    if start >= size:
         raise Problem(
-            400, "bad-range", "Bad range", f"start {start} is not below the log size {head.size}"
+            400, "bad-range", "Bad range", f"start {start} is not below the log size {size}"
         )
-    end = min(end, head.size, start + request.app[CONFIG].max_entries_per_request)
-    leaves = await request.app[STORE].leaves(head.did, start, end)
+    end = min(end, size, start + request.app[CONFIG].max_entries_per_request)
+    leaves = await request.app[STORE].leaves(did, start, end)
     # specs/08-node-api.md §3: an answer holds at most MAX_ENTRIES_RESPONSE_BYTES
     # (and always at least one entry), so a follower's limit always fits it.
     total = 0
@@ -102,15 +116,15 @@ async def entries(request: web.Request) -> web.StreamResponse:
 async def inclusion(request: web.Request) -> web.Response:
     index = query_int(request, "index")
     tree_size = query_int(request, "tree_size")
-    head = await _log(request)
-    if not 0 <= index < tree_size <= head.size:
+    did, size = await _log_size(request)
+    if not 0 <= index < tree_size <= size:
         raise Problem(
             400,
             "bad-proof-request",
             "Bad proof request",
-            f"need 0 <= index < tree_size <= {head.size}",
+            f"need 0 <= index < tree_size <= {size}",
         )
-    hashes = await request.app[STORE].inclusion_proof(head.did, index, tree_size)
+    hashes = await request.app[STORE].inclusion_proof(did, index, tree_size)
     return web.json_response({"leaf_index": index, "tree_size": tree_size, "hashes": _b64(hashes)})
 
 
@@ -119,12 +133,12 @@ async def inclusion(request: web.Request) -> web.Response:
 async def consistency(request: web.Request) -> web.Response:
     old = query_int(request, "from")
     new = query_int(request, "to")
-    head = await _log(request)
-    if not 0 < old <= new <= head.size:
+    did, size = await _log_size(request)
+    if not 0 < old <= new <= size:
         raise Problem(
-            400, "bad-proof-request", "Bad proof request", f"need 0 < from <= to <= {head.size}"
+            400, "bad-proof-request", "Bad proof request", f"need 0 < from <= to <= {size}"
         )
-    hashes = await request.app[STORE].consistency_proof(head.did, old, new)
+    hashes = await request.app[STORE].consistency_proof(did, old, new)
     return web.json_response({"from": old, "to": new, "hashes": _b64(hashes)})
 
 
@@ -134,9 +148,9 @@ async def record(request: web.Request) -> web.Response:
     rid = request.match_info["id"]
     if not is_record_id(rid):
         raise Problem(400, "bad-parameter", "Bad parameter", "id must be sha256:<64 lowercase hex>")
-    head = await _log(request)
-    found = await request.app[STORE].entry_by_id(head.did, rid)
-    if found is None or found[0] >= head.size:
+    did, size = await _log_size(request)
+    found = await request.app[STORE].entry_by_id(did, rid)
+    if found is None or found[0] >= size:
         raise Problem(404, "not-found", "Not found", f"no record {rid} in this log")
     index, leaf = found
     return web.json_response(

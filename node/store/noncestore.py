@@ -9,6 +9,7 @@ idempotent anyway.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, event, insert, text
@@ -25,12 +26,21 @@ _PURGE_EVERY_S = 30
 
 
 class DatabaseNonceCache:
-    def __init__(self, url: str) -> None:
+    """PostgreSQL: the `nonces` table of the node's database. SQLite: a file of
+    its own beside the node's database (`nonces.db`), so that these writes
+    never wait for, or hold up, SQLite's single writer of the log."""
+
+    def __init__(self, url: str, sqlite_path: Path | None = None) -> None:
         self._postgres = is_postgres(url)
+        self._sqlite_path = sqlite_path
         if self._postgres:
             self.engine: AsyncEngine = create_async_engine(url, pool_size=5, max_overflow=5)
         else:
-            self.engine = create_async_engine(url, connect_args={"timeout": 30})
+            if sqlite_path is None:
+                raise ValueError("a SQLite node keeps its nonce cache in a file of its own")
+            self.engine = create_async_engine(
+                f"sqlite+aiosqlite:///{sqlite_path}", connect_args={"timeout": 30}
+            )
 
             @event.listens_for(self.engine.sync_engine, "connect")
             def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -42,6 +52,12 @@ class DatabaseNonceCache:
                 cursor.close()
 
         self._purged_at = 0
+
+    async def open(self) -> None:
+        """Create the cache file's table (PostgreSQL's comes with the migrations)."""
+        if not self._postgres:
+            async with self.engine.begin() as conn:
+                await conn.run_sync(nonces.create, checkfirst=True)
 
     async def close(self) -> None:
         await self.engine.dispose()
