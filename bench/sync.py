@@ -16,9 +16,10 @@ id), base64url-decoding the signature and PyNaCl `VerifyKey.verify` of
 `prefix ‖ JCS(record)` (keys cached per author). Beside it: the same with
 `rfc8785.dumps`, `protocol.signing.open_leaf` and `protocol.replay.LogReplay.add`
 (open_leaf + authority + Merkle frontier), all single-core. Each follower's
-ratio is taken against the raw pipeline timed again over 5,000 of the
-leaves right before that run, because a shared machine's speed drifts
-between phases; its CPU ceiling (cores × raw CPU per leaf ÷ the follower's
+ratio is taken against the faster of the main raw timing and one over
+5,000 of the leaves right before that run (a shared machine's speed
+drifts between phases, and a slow moment must not flatter the follower);
+its CPU ceiling (cores × raw CPU per leaf ÷ the follower's
 and source's CPU per entry) tells a lack of overlap from a lack of cores.
 
 Bytes per entry: the TCP payload the follower received from the source
@@ -510,8 +511,12 @@ def _section(
         rate = c.rate(entries)
         cpu_us = c.follower_cpu_s / entries * 1e6
         source_us = c.source_cpu_s / entries * 1e6
+        # Against the faster of the two raw timings, so that a slow moment of a
+        # shared machine never flatters the follower.
+        limit_rate = max(c.raw.per_s, raw.raw.per_s)
+        limit_cpu = min(c.raw.cpu_us, raw.raw.cpu_us)
         # What this run's CPU cost allows if every core were busy with it all along.
-        ceiling = cores * c.raw.cpu_us / (cpu_us + source_us)
+        ceiling = cores * limit_cpu / (cpu_us + source_us)
         wire = f"{c.received / entries:,.0f} B" if c.received and counted(c) else "—"
         rows.append(
             (
@@ -520,8 +525,9 @@ def _section(
                 f"{c.seconds:.1f} s = **{_rate(rate)}**; CPU per entry: follower {cpu_us:.0f} µs "
                 f"(busy {c.follower_cpu_s / c.seconds:.2f} cores), source {source_us:.0f} µs; "
                 f"{cores}-core CPU ceiling {ceiling:.2f}; received {wire} per entry",
-                f"{_rate(c.raw.per_s)} ({c.raw.cpu_us:.0f} µs CPU per leaf), measured just before",
-                f"{rate / c.raw.per_s:.2f}",
+                f"{_rate(limit_rate)} ({limit_cpu:.0f} µs CPU per leaf); just before this run "
+                f"{_rate(c.raw.per_s)} ({c.raw.cpu_us:.0f} µs)",
+                f"{rate / limit_rate:.2f}",
             )
         )
     limit = f"{_rate(raw.raw.per_s)} ({raw.raw.cpu_us:.0f} µs CPU per leaf)"
@@ -563,9 +569,10 @@ def _section(
         *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows),
         "",
         "Target stated in the issue: a follower at ≥ 80% of the single-core raw pipeline "
-        "(ratio ≥ 0.80). Printed, never asserted. ratio = the figure's rate ÷ the raw rate "
-        f"(for a follower run: the raw pipeline timed over {near_count:,} of the leaves right "
-        "before it, since a shared machine's speed drifts; for the bytes row: NDJSON body ÷ "
+        "(ratio ≥ 0.80). Printed, never asserted. ratio = the figure's rate ÷ the raw rate; "
+        "for a follower run the raw pipeline is also timed over "
+        f"{near_count:,} of the leaves right before it, since a shared machine's speed drifts, "
+        "and the faster of the two timings is the limit (for the bytes row: NDJSON body ÷ "
         "bytes received). CPU ceiling = cores × raw CPU per leaf ÷ (follower + source CPU "
         "per entry): the ratio the run's CPU cost would allow with every core busy all along; "
         "busy well below the core count means the stages did not overlap.",
