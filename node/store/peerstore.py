@@ -206,18 +206,7 @@ class PeerStore:
 
     async def cosigned_sizes(self, log_did: str) -> list[tuple[int, int]]:
         """(size, number of distinct witness keys) for every cosigned checkpoint, newest first."""
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(cosignatures.c.size, cosignatures.c.witness_key).where(
-                        cosignatures.c.log_did == log_did
-                    )
-                )
-            ).all()
-        counts: dict[int, set[bytes]] = {}
-        for r in rows:
-            counts.setdefault(int(r.size), set()).add(bytes(r.witness_key))
-        return sorted(((size, len(keys)) for size, keys in counts.items()), reverse=True)
+        return [(size, len(keys)) for size, keys in await self.cosigners_by_size(log_did)]
 
     # Evidence
 
