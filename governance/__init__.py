@@ -1,3 +1,8 @@
-"""governance package (filled in by later issues)."""
+"""PURE: proposals, ballots, tallies, value-sharing policies and distributions.
 
-__all__: list[str] = []
+Importing the package registers its record types and authorisation rules.
+"""
+
+from governance import ledger, proposals
+
+__all__ = ["ledger", "proposals"]

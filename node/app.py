@@ -32,6 +32,7 @@ from node.appkeys import (
     STORE,
 )
 from node.config import NodeConfig
+from node.features import FEATURES
 from node.federation.service import FederationService
 from node.logservice import LogService
 from node.metrics import Metrics
@@ -119,4 +120,6 @@ def create_app(config: NodeConfig) -> web.Application:
     app.cleanup_ctx.append(_storage)
     for module in (wellknown, federation, records, blobs, admin, peers, inbox, logstate, openapi):
         app.add_routes(module.routes)
+    for feature in FEATURES:
+        feature.setup(app)
     return app

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from node.client import NodeClient
+from node.commands import capacity, designs, governance, jobs, ledger
 from node.config import ConfigError, load_config
 from node.errors import NodeError
 from node.setup import init_node
@@ -165,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", default="member", choices=["member", "operator"])
     p.add_argument("--node", help="the node's URL (default: public_url from config)")
     p.set_defaults(func=cmd_member_admit)
+    for commands in (designs, capacity, jobs, governance, ledger):
+        commands.register(sub)
     return parser
 
 

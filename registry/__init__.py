@@ -1,3 +1,9 @@
-"""registry package (filled in by later issues)."""
+"""PURE: design records, licences, mesh analysis, workshops, offers, jobs, routing.
 
-__all__: list[str] = []
+Importing the package registers its record types and authorisation rules.
+Mesh analysis (`registry.mesh`, trimesh) is imported only where it is used.
+"""
+
+from registry import capacity, designs, jobs
+
+__all__ = ["capacity", "designs", "jobs"]

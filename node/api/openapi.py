@@ -10,39 +10,18 @@ from typing import Any
 
 from aiohttp import web
 
+from node.api.oas import ADMIN as _ADMIN
+from node.api.oas import DID as _DID
+from node.api.oas import PROBLEM as _PROBLEM
+from node.api.oas import SIGNED as _SIGNED
+from node.api.oas import errors as _errors
+from node.api.oas import json_response as _json
+from node.api.oas import query as _query
+from node.features import FEATURES
+
 __all__ = ["openapi_document", "routes"]
 
 routes = web.RouteTableDef()
-
-_PROBLEM = {"$ref": "#/components/responses/Problem"}
-_SIGNED: list[dict[str, list[str]]] = [{"httpSignature": []}]
-_ADMIN: list[dict[str, list[str]]] = [{"adminToken": []}]
-
-
-def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _query(name: str, description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": True,
-        "description": description,
-        "schema": {"type": "integer", "minimum": 0, "maximum": 999999999999999999},
-    }
-
-
-def _errors(*codes: int) -> dict[str, Any]:
-    return {str(code): _PROBLEM for code in codes}
-
-
-_DID: dict[str, Any] = {
-    "name": "did",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "pattern": "^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]{44}$"},
-}
 
 
 def _mirror_paths(own: dict[str, Any]) -> dict[str, Any]:
@@ -512,6 +491,11 @@ def openapi_document() -> dict[str, Any]:
     }
 
     document["paths"].update(_mirror_paths(document["paths"]))
+    for feature in FEATURES:
+        for path, item in feature.OPENAPI_PATHS.items():
+            if path in document["paths"]:
+                raise ValueError(f"{path} is described twice")
+            document["paths"][path] = item
     return document
 
 

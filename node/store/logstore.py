@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -37,6 +38,8 @@ from protocol.merkle import (
     subtree_hash,
 )
 from protocol.records import Record, RecordBody, RecordId
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["AppendItem", "AppendOutcome", "LogRow", "LogStore"]
 
@@ -92,6 +95,11 @@ class LogStore:
     """Async access to logs, entries, hashes, checkpoints, nonces and blob records."""
 
     def __init__(self, engine: AsyncEngine) -> None:
+        # Called (synchronously, so they must only enqueue) with each batch of
+        # entries after its transaction has committed: own appends and synced
+        # peer entries alike. Features use them to react (analyse a design,
+        # close a proposal, share a completed job's value).
+        self.listeners: list[Callable[[Sequence[ProjectedEntry]], None]] = []
         self.engine = engine
         self.postgres = is_postgres(str(engine.url))
 
@@ -250,6 +258,7 @@ class LogStore:
                     checkpoint=note,
                 )
             )
+        self._notify(projected)
         new_head = LogRow(
             did=head.did,
             origin=head.origin,
@@ -334,7 +343,18 @@ class LogStore:
                         insert(checkpoints).values(log_did=did, size=size, root=root, note=note)
                     )
             await conn.execute(update(logs).where(logs.c.did == did).values(**values))
+        self._notify([e for _, e in entries_in_order])
         return True
+
+    def _notify(self, committed: Sequence[ProjectedEntry]) -> None:
+        if not committed:
+            return
+        for listener in self.listeners:
+            try:
+                listener(committed)
+            except Exception:
+                # A listener's bug must not undo or hide a committed write.
+                logger.exception("commit listener %r failed", listener)
 
     async def all_logs(self) -> list[LogRow]:
         async with self.engine.connect() as conn:

@@ -1,0 +1,3 @@
+"""`ledger.*` records (issue 8)."""
+
+from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Sub-commands of `fabcommons` for each feature; each module has `register(sub)`."""

@@ -1,0 +1,3 @@
+"""The `job.*` records and the job state machine (issue 6)."""
+
+from __future__ import annotations
