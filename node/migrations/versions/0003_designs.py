@@ -1,4 +1,4 @@
-"""Designs: design records, files, analyses, thumbnails.
+"""Designs: design records, their files and lineage.
 
 Revision ID: 0003
 Revises: 0002

@@ -1,4 +1,4 @@
-"""Helpers of the federation tests: real `fabcommons serve` processes and independent checks.
+"""Helpers of the multi-node tests (any directory): real `fabcommons serve` processes and independent checks.
 
 Expected values never come from node/: leaves and record ids are computed
 with `rfc8785` and `hashlib`, Merkle roots with a direct RFC 9162 §2.1.1
@@ -7,7 +7,7 @@ implementation. The protocol core is used to sign records and to open notes.
 Waiting is asynchronous (a test may serve a proxy or a fake node in its own
 event loop meanwhile) and always bounded.
 
-(conftest.py puts this directory on sys.path, which --import-mode=importlib does
+(tests/conftest.py puts tests/support on sys.path, which --import-mode=importlib does
 not do; the module has a distinctive name so that it clashes with nothing.)
 """
 

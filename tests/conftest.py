@@ -1,4 +1,4 @@
-"""Fixtures of the federation tests: real `fabcommons serve` processes on 127.0.0.1.
+"""Fixtures shared by every test directory: real `fabcommons serve` processes on 127.0.0.1.
 
 `fednet` is a factory of nodes (`fednet.node("A", sync_batch=500)` runs
 `fabcommons init` and appends the settings to config.yaml; `await node.start()`
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-# The helpers live beside this file; under --import-mode=importlib pytest does
-# not put test directories on sys.path, so do it here, before importing them.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Shared helpers live in tests/support; under --import-mode=importlib pytest
+# does not put test directories on sys.path, so do it here, before importing them.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))
 
 from fednet import FedNet
 
