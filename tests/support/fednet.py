@@ -1,4 +1,4 @@
-"""Helpers of the multi-node tests (any directory): real `fabcommons serve` processes and independent checks.
+"""Helpers of the multi-node tests: real `fabcommons serve` processes and independent checks.
 
 Expected values never come from node/: leaves and record ids are computed
 with `rfc8785` and `hashlib`, Merkle roots with a direct RFC 9162 §2.1.1
