@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import exc as sa_exc
 
 from node.appkeys import METRICS
 from protocol.errors import (
@@ -98,6 +99,34 @@ def _protocol_problem(exc: ProtocolError) -> tuple[int, str, str, dict[str, Any]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def storage_unavailable(exc: BaseException) -> bool:
+    """An outage of the database (restarting, unreachable, pool exhausted), not a bug.
+
+    Integrity, data and programming errors stay internal errors: they mean
+    the node itself is wrong, and the operator must see them as such.
+    """
+    if isinstance(exc, sa_exc.DBAPIError):
+        return not isinstance(
+            exc,
+            sa_exc.IntegrityError
+            | sa_exc.DataError
+            | sa_exc.ProgrammingError
+            | sa_exc.NotSupportedError,
+        )
+    return isinstance(exc, sa_exc.TimeoutError | ConnectionError)
+
+
+def _internal(request_id: str) -> web.Response:
+    logger.exception("unexpected error (request id %s)", request_id)
+    return problem_response(
+        500,
+        "internal",
+        "Internal error",
+        "an unexpected error occurred; quote the request id to the operator",
+        request_id,
+    )
+
+
 @web.middleware
 async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give every request an id, log it, and turn every error into problem+json."""
@@ -125,15 +154,19 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         for name in ("Allow",):
             if name in exc.headers:
                 response.headers[name] = exc.headers[name]
-    except Exception:
-        logger.exception("unexpected error (request id %s)", request_id)
-        response = problem_response(
-            500,
-            "internal",
-            "Internal error",
-            "an unexpected error occurred; quote the request id to the operator",
-            request_id,
-        )
+    except Exception as exc:
+        if storage_unavailable(exc):
+            logger.warning("storage unavailable (request id %s): %s", request_id, exc)
+            response = problem_response(
+                503,
+                "unavailable",
+                "Storage unavailable",
+                "the node's database does not answer; retry shortly",
+                request_id,
+            )
+            response.headers["Retry-After"] = "1"
+        else:
+            response = _internal(request_id)
     response.headers["X-Request-Id"] = request_id
     elapsed = time.perf_counter() - started
     metrics = request.app.get(METRICS)
