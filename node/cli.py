@@ -80,6 +80,53 @@ def cmd_key_new(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _rotate(node: str, old: AgentKey, new: AgentKey, identity: str | None) -> int:
+    from datetime import UTC, datetime
+
+    from protocol.did import Did
+    from protocol.membership import KeyRotate, sign_rotation
+    from protocol.records import Record, b64url_decode, format_time
+    from protocol.signing import sign
+
+    who = Did(identity) if identity else old.did
+    body = KeyRotate(
+        identity=who,
+        new_key=new.did,
+        new_key_sig=b64url_decode(sign_rotation(who, old.did, new)),
+    )
+    record = Record(
+        type=KeyRotate.TYPE,
+        author=old.did,
+        created=format_time(datetime.now(UTC)),
+        body=body.to_dict(),
+    )
+    async with NodeClient(node) as client:
+        result = await client.post_record(sign(record, old), old)
+    console.print(f"{who} now signs with {new.did}")
+    console.print(f"record {result['id']} at index {result['index']}")
+    return 0
+
+
+def cmd_key_rotate(args: argparse.Namespace) -> int:
+    from protocol.keys import load_key
+
+    old = load_key(Path(args.key))
+    new = load_key(Path(args.new_key))
+    if old.did == new.did:
+        raise NodeError("the new key is the current key")
+    return asyncio.run(_rotate(args.node, old, new, args.identity))
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from node.backup import backup_node
+
+    report = backup_node(Path(args.data), Path(args.out))
+    console.print(f"[bold]backup written[/bold] to {args.out}")
+    for line in report:
+        console.print(f"  {line}")
+    return 0
+
+
 async def _verify(url: str, quiet: bool) -> int:
 
     async with NodeClient(url) as client:
@@ -150,6 +197,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = key.add_parser("new", help="make a member/workshop key file (mode 0600); prints its did")
     p.add_argument("--out", required=True, help="where to write the PKCS#8 PEM key")
     p.set_defaults(func=cmd_key_new)
+    p = key.add_parser(
+        "rotate", help="move a member's identity to a new key (both keys sign key.rotate)"
+    )
+    p.add_argument("--key", required=True, help="the identity's current key file")
+    p.add_argument("--new-key", required=True, help="the new key file (make it with key new)")
+    p.add_argument("--node", required=True, help="the URL of the member's node")
+    p.add_argument("--identity", help="the identity's did, when the current key was rotated to")
+    p.set_defaults(func=cmd_key_rotate)
+
+    p = sub.add_parser(
+        "backup", help="copy a node's data directory consistently, while it runs (SQLite)"
+    )
+    p.add_argument("--data", required=True, help="the node's data directory")
+    p.add_argument("--out", required=True, help="a new directory for the backup")
+    p.set_defaults(func=cmd_backup)
 
     log = sub.add_parser("log", help="logs").add_subparsers(dest="log_command", required=True)
     p = log.add_parser("verify", help="verify a node's whole log from outside")
