@@ -34,9 +34,11 @@ verification workers, and of the source, from /proc.
 Sizes and settings: `FABCOMMONS_BENCH_SYNC_ENTRIES` (log size, default
 100000), `FABCOMMONS_BENCH_SYNC_RAW` (leaves in the raw-limit sample, default
 20000), `FABCOMMONS_BENCH_SYNC_SETTINGS` (follower settings as
-`<workers>x<batch>`, comma-separated; default `0x1000,2x1000,2x250,2x4000`). A
-batch above 1000 needs a source that serves more per request, so the
-source's `max_entries_per_request` is set to the largest batch measured.
+`<workers>x<batch>`, comma-separated; default `0x4000,2x1000,2x4000`: the
+node's defaults are 2 workers and batches of 4000) and
+`FABCOMMONS_BENCH_SYNC_SOURCE_MAX` (the source's `max_entries_per_request`,
+default the node's own, 1000: a follower's batch larger than that is
+assembled from several answers, specs/03-federation.md §3.5).
 Every process is stopped on the way out, errors included, and the
 temporary directory removed (`FABCOMMONS_BENCH_KEEP=1` keeps it, with the
 servers' logs). Nothing here asserts on time.
@@ -99,7 +101,7 @@ CREATED = "2026-11-26T12:00:00Z"
 POLL_S = 0.05
 REPEATS = 3
 NEAR_SAMPLE = 5_000  # leaves timed again right before each follower run
-DEFAULT_SETTINGS = "0x1000,2x1000,2x250,2x4000"
+DEFAULT_SETTINGS = "0x4000,2x1000,2x4000"
 SERVER_START_TIMEOUT_S = 120
 CATCH_UP_TIMEOUT_S = 900
 
@@ -618,7 +620,7 @@ def run() -> str:
         if os.environ.get("FABCOMMONS_BENCH_KEEP") != "1":
             stack.callback(shutil.rmtree, tmp, True)
         source_port = _free_port()
-        source_max = max(1000, *(batch for _, batch in settings))
+        source_max = _env_int("FABCOMMONS_BENCH_SYNC_SOURCE_MAX", 1000)
         _init(tmp / "source", "source", source_port, {"max_entries_per_request": source_max})
         print("bench.sync: signing and storing the source log ...", file=sys.stderr, flush=True)
         leaves, sign_s, store_s = _build_source(tmp / "source", entries)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from concurrent.futures import ProcessPoolExecutor
 
 from aiohttp import web
 
@@ -81,17 +80,12 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     )
     peer_store = PeerStore(engine)
     app[PEERS] = peer_store
-    executor = (
-        ProcessPoolExecutor(max_workers=config.sync_workers) if config.sync_workers > 0 else None
-    )
     federation_service = FederationService(
         config=config,
         store=store,
         peers=peer_store,
         log=log,
         key=app[NODE_KEY],
-        executor=executor,
-        workers=max(1, config.sync_workers),
     )
     app[FEDERATION] = federation_service
     await federation_service.start()
@@ -103,8 +97,6 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     finally:
         await federation_service.stop()
         await log.stop()
-        if executor is not None:
-            executor.shutdown(cancel_futures=True)
         await nonce_cache.close()
         await engine.dispose()
 

@@ -30,8 +30,12 @@ def _target_uri(request: web.Request) -> str:
 async def read_limited_body(request: web.Request) -> bytes:
     """The request body, refused with 413 past the configured limit."""
     limit = request.app[CONFIG].max_request_bytes
-    if request.content_length is not None and request.content_length > limit:
+    length = request.content_length
+    if length is not None and length > limit:
         raise Problem(413, "too-large", "Request too large", f"the limit is {limit} bytes")
+    if length is not None:
+        # The body is exactly Content-Length bytes: read it in one go.
+        return await request.read()
     data = bytearray()
     async for chunk in request.content.iter_chunked(65536):
         data += chunk

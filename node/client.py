@@ -96,6 +96,10 @@ class NodeClient:
             except ValueError as exc:
                 raise NodeClientError(response.status, None, f"{path}: not JSON") from exc
 
+    async def get_json(self, path: str, **params: Any) -> Any:
+        """GET a JSON answer of the node's API. Raises NodeClientError with its problem."""
+        return await self._get_json(path, **params)
+
     async def well_known(self) -> WellKnown:
         data = await self._get_json("/.well-known/fabcommons")
         try:
@@ -178,6 +182,16 @@ class NodeClient:
         _, answer = await self.signed_post(key, "/api/v1/blobs", data, "application/octet-stream")
         result: dict[str, Any] = answer
         return result
+
+    async def post_json(
+        self, path: str, body: dict[str, Any], *, token: str | None = None
+    ) -> dict[str, Any]:
+        """POST a JSON object (with the operator's token if given); the JSON answer."""
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+        async with self._session.post(self.base_url + path, json=body, headers=headers) as response:
+            await self._check(response)
+            result: dict[str, Any] = json.loads(await read_limited(response, MAX_RESPONSE_BYTES))
+            return result
 
     async def admit_member(self, did: str, token: str, role: str = "member") -> dict[str, Any]:
         async with self._session.post(

@@ -44,8 +44,11 @@ class NodeConfig:
     required_cosignatures: int = 0
     peer_timeout_s: float = 10.0
     sync_interval_s: float = 5.0
-    sync_batch: int = 1000
-    sync_workers: int = 0
+    # specs/03-federation.md §3.5: leaves per verified batch (one transaction),
+    # from as many entries answers as the source needs.
+    sync_batch: int = 4000
+    # Worker processes that open leaves during sync (0: the main process does).
+    sync_workers: int = 2
     inbox_rate_per_s: float = 50.0
     log_json: bool = False
     behind_proxy: bool = False
@@ -60,6 +63,8 @@ class NodeConfig:
         for name in ("max_blob_bytes", "max_request_bytes", "signature_window_s", "port"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
+        if self.sync_batch <= 0 or self.sync_workers < 0:
+            raise ConfigError("sync_batch must be positive and sync_workers not negative")
         if not self.origin or any(ch.isspace() or ch == "+" for ch in self.origin):
             raise ConfigError("origin must be non-empty, without spaces or '+'")
 

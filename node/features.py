@@ -7,8 +7,9 @@ A feature module exposes `routes`, `OPENAPI_PATHS` (merged into
 
 from __future__ import annotations
 
-from node.api import capacity, designs, jobs, ledger, proposals
+from node import web
+from node.api import capacity, designs, jobs, ledger, meshes, proposals
 
 __all__ = ["FEATURES"]
 
-FEATURES = (designs, capacity, jobs, proposals, ledger)
+FEATURES = (designs, meshes, capacity, jobs, proposals, ledger, web)

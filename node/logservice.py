@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from node.store.logstore import AppendItem, AppendOutcome, LogRow, LogStore
 from protocol.checkpoint import Checkpoint, NoteVerifier, sign_checkpoint
 from protocol.did import Did
+from protocol.errors import ProtocolError
 from protocol.keys import AgentKey
 from protocol.records import Envelope, Record, parse_body
-from protocol.signing import leaf_bytes, record_id, sign, verify
+from protocol.signing import leaf_bytes, open_leaf, record_id, sign, verify
 
 __all__ = ["AppendResult", "LogService", "LogUnavailable", "ProofRequestError"]
 
@@ -78,6 +79,8 @@ class LogService:
             _, fut = self._queue.get_nowait()
             if not fut.done():
                 fut.set_exception(LogUnavailable("the node is shutting down"))
+        if self.store.reader is not None:
+            self.store.reader.close()
 
     @staticmethod
     def prepare(envelope: Envelope) -> AppendItem:
@@ -86,6 +89,23 @@ class LogService:
         body = parse_body(record)
         leaf = leaf_bytes(envelope)
         return AppendItem(record=record, body=body, leaf=leaf, record_id=record_id(record))
+
+    @staticmethod
+    def prepare_leaf(data: bytes) -> AppendItem | None:
+        """`prepare` for a body that is already a canonical leaf, in one pass; else None.
+
+        What the reference client sends: parsing and checking the leaf as it
+        is (open_leaf) spares serialising the record twice and the envelope
+        once. None for anything that does not open and pass its schema, so
+        that the caller's usual path gives the usual answer.
+        """
+        try:
+            opened = open_leaf(data)
+            body = parse_body(opened.envelope.record)
+        except ProtocolError:
+            return None
+        record = opened.envelope.record
+        return AppendItem(record=record, body=body, leaf=data, record_id=opened.record_id)
 
     async def append(self, envelope: Envelope) -> AppendResult:
         """Append a signed envelope; return its id and index once durable.

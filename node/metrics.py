@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 __all__ = ["Metrics"]
+
+# Methods are the client's to choose; past this many keys, look children up.
+_MAX_CACHED_CHILDREN = 1000
 
 
 class Metrics:
@@ -15,6 +19,7 @@ class Metrics:
 
     def __init__(self, *, log_size: Callable[[], float], appended: Callable[[], float]) -> None:
         self.registry = CollectorRegistry()
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.requests = Counter(
             "fabcommons_http_requests",
             "HTTP requests by route and status",
@@ -42,8 +47,19 @@ class Metrics:
     def observe_request(self, request: web.Request, status: int, seconds: float) -> None:
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "unmatched"
-        self.requests.labels(request.method, route, str(status)).inc()
-        self.latency.labels(route).observe(seconds)
+        key = (request.method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            # labels() looks the child up under a lock on every call; keep
+            # the pair per (method, route, status), a set that stays small.
+            children = (
+                self.requests.labels(request.method, route, str(status)),
+                self.latency.labels(route),
+            )
+            if len(self._children) < _MAX_CACHED_CHILDREN:
+                self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -32,6 +32,8 @@ __all__ = [
     "AuthorisedEntry",
     "LogAuthority",
     "Rule",
+    "register_check",
+    "register_observer",
     "register_rule",
 ]
 
@@ -48,6 +50,8 @@ class Rule:
 
 
 _RULES: dict[str, Rule] = {}
+_OBSERVERS: dict[str, list[Effect]] = {}
+_CHECKS: dict[str, list[Check]] = {}
 
 
 def register_rule(record_type: str, check: Check, effect: Effect | None = None) -> None:
@@ -55,6 +59,26 @@ def register_rule(record_type: str, check: Check, effect: Effect | None = None) 
     if record_type in _RULES:
         raise ValueError(f"a rule for {record_type} is registered already")
     _RULES[record_type] = Rule(check, effect)
+
+
+def register_observer(record_type: str, effect: Effect) -> None:
+    """Run `effect` too, after the rule's own, whenever a `record_type` entry is admitted.
+
+    For state kept about records another package owns (the ledger notes each
+    job.complete with the policy then in force, specs/07-ledger.md §5). An
+    observer must not raise: the entry is already authorised.
+    """
+    _OBSERVERS.setdefault(record_type, []).append(effect)
+
+
+def register_check(record_type: str, check: Check) -> None:
+    """Run `check` too, after the rule's own, before a `record_type` entry is admitted.
+
+    For a field whose meaning another package owns: governance checks that a
+    member.admit or peer.block citing a `result` executes an adopted decision
+    exactly (specs/06-governance.md §9). It raises Unauthorised to refuse.
+    """
+    _CHECKS.setdefault(record_type, []).append(check)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,11 +130,15 @@ class LogAuthority:
         if rule is None:
             raise Unauthorised(f"no authorisation rule for {record.type}")
         rule.check(self, record, body)
+        for extra in _CHECKS.get(record.type, ()):
+            extra(self, record, body)
 
     def apply(self, record: Record, body: RecordBody) -> None:
         rule = _RULES[record.type]
         if rule.effect is not None:
             rule.effect(self, record, body)
+        for observer in _OBSERVERS.get(record.type, ()):
+            observer(self, record, body)
 
     def admit_entry(self, envelope: Envelope) -> AuthorisedEntry:
         """Verify, parse, authorise and apply one entry. The state changes only on success.

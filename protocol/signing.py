@@ -6,18 +6,22 @@ specs/01-records.md §5–§6. Verification raises; it never returns a bool.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from protocol.canonical import canonicalize, parse, parse_canonical
-from protocol.did import public_key_from_did
-from protocol.errors import InvalidJSON, InvalidKey, InvalidRecord, InvalidSignature
+from protocol.did import Did, public_key_from_did
+from protocol.errors import InvalidJSON, InvalidKey, InvalidRecord, InvalidSignature, ProtocolError
 from protocol.keys import AgentKey, verify_signature
+from protocol.merkle import leaf_hash
 from protocol.records import MAX_LEAF_BYTES, Envelope, Record, RecordId
 
 __all__ = [
     "SIGNING_PREFIX",
+    "CheckedLeaf",
     "OpenedLeaf",
+    "check_leaves",
     "envelope_from_json",
     "envelope_from_leaf",
     "leaf_bytes",
@@ -126,6 +130,41 @@ def open_leaf(data: bytes) -> OpenedLeaf:
     except InvalidKey as exc:
         raise InvalidSignature(str(exc)) from exc
     return OpenedLeaf(envelope, RecordId("sha256:" + hashlib.sha256(jcs_record).hexdigest()))
+
+
+CheckedLeaf = tuple[RecordId, str, Did, str, dict[str, Any], bytes]
+"""A leaf that opened, in a compact picklable form: (record id, type, author,
+created, body, RFC 9162 leaf hash). The first five are the fields of a
+Record that passed its checks (`Record.prevalidated` rebuilds it)."""
+
+
+def check_leaves(leaves: Sequence[bytes]) -> list[CheckedLeaf | None]:
+    """`open_leaf` over many leaves: each one's fields and leaf hash, or None if it does not open.
+
+    What a sync worker process runs; its answer is small to send back (no
+    Envelope or Record objects), and None leaves the reason to the caller,
+    who opens that leaf again to learn it.
+    """
+    out: list[CheckedLeaf | None] = []
+    for leaf in leaves:
+        try:
+            opened = open_leaf(leaf)
+        except ProtocolError:
+            out.append(None)
+            continue
+        record = opened.envelope.record
+        out.append(
+            (
+                opened.record_id,
+                record.type,
+                record.author,
+                record.created,
+                # Record checked that the body is a dict; typed as a Mapping.
+                record.body,  # type: ignore[arg-type]
+                leaf_hash(leaf),
+            )
+        )
+    return out
 
 
 def envelope_from_json(data: bytes | str | Any) -> Envelope:

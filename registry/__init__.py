@@ -4,6 +4,6 @@ Importing the package registers its record types and authorisation rules.
 Mesh analysis (`registry.mesh`, trimesh) is imported only where it is used.
 """
 
-from registry import capacity, designs, jobs
+from registry import analysis, capacity, designs, jobs
 
-__all__ = ["capacity", "designs", "jobs"]
+__all__ = ["analysis", "capacity", "designs", "jobs"]

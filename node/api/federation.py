@@ -15,10 +15,11 @@ from aiohttp import web
 
 from node.api.params import query_int
 from node.appkeys import CONFIG, LOG, PEERS, STORE
-from node.federation.sync import signed_head_size
+from node.logservice import LogUnavailable
 from node.problems import Problem
-from node.store.logstore import LogRow
+from protocol.checkpoint import Checkpoint, split_note
 from protocol.did import Did
+from protocol.errors import ProtocolError
 from protocol.records import is_record_id
 
 __all__ = ["routes"]
@@ -46,32 +47,37 @@ async def _log_size(request: web.Request) -> tuple[str, int]:
     return did, found[0]
 
 
-async def _log(request: web.Request) -> LogRow:
-    """The head of the log this request is about: ours, or a mirrored one."""
-    did = request.match_info.get("did")
-    if did is None:
-        return await request.app[LOG].current_head()
-    head = await request.app[STORE].head(did)
-    if head is None or head.is_local:
-        raise Problem(404, "not-found", "Not found", f"this node does not mirror {did}")
-    return head
-
-
 @routes.get("/fed/v1/checkpoint")
 @routes.get("/fed/v1/logs/{did}/checkpoint")
 async def checkpoint(request: web.Request) -> web.Response:
     """The latest verified checkpoint, with every cosignature this node holds for it."""
-    head = await _log(request)
-    if not head.checkpoint:
+    own = "did" not in request.match_info
+    did = request.app[LOG].did if own else request.match_info["did"]
+    # Only the note: the head's frontier and authority state are not needed.
+    found = await request.app[STORE].signed_head(did)
+    if found is None and own:
+        raise LogUnavailable("the log has not been created")
+    if found is None or found[1] != own:
+        raise Problem(404, "not-found", "Not found", f"this node does not mirror {did}")
+    note = found[2]
+    if not note:
         raise Problem(404, "not-found", "Not found", "no verified checkpoint of this log yet")
-    note = head.checkpoint
-    size = signed_head_size(head)
+    size = _note_size(note)
     if size is not None:
-        cosigs = await request.app[PEERS].cosignatures_at(head.did, size)
+        cosigs = await request.app[PEERS].cosignatures_at(did, size)
         note += "".join(c.line for c in cosigs).encode("utf-8")
     return web.Response(
         body=note, content_type="text/plain", charset="utf-8", headers={"Cache-Control": "no-cache"}
     )
+
+
+def _note_size(note: bytes) -> int | None:
+    """The size a stored checkpoint note states (as signed_head_size reads it)."""
+    try:
+        text, _ = split_note(note)
+        return Checkpoint.from_text(text).size
+    except ProtocolError:
+        return None
 
 
 @routes.get("/fed/v1/entries")

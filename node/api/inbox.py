@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -27,15 +28,26 @@ from protocol.checkpoint import (
 from protocol.did import Did, did_from_public_key, public_key_from_did
 from protocol.errors import InvalidJSON, ProtocolError
 from protocol.evidence import Evidence, check_evidence
+from protocol.records import Record, RecordBody, parse_body
 from protocol.signing import envelope_from_json, record_id, verify
 
-__all__ = ["routes"]
+__all__ = ["register_envelope_check", "routes"]
 
 routes = web.RouteTableDef()
 
 # Pushed envelopes are hints kept until pull sync confirms them; a peer may
 # not make this node store more than this many.
 MAX_INBOX_PER_PEER = 10_000
+
+EnvelopeCheck = Callable[[web.Application, Did, Record, RecordBody], Awaitable[None]]
+# Per record type, a feature's check of a pushed envelope before it is kept
+# (e.g. a job.accept must be signed by the owning workshop's key); it raises
+# Problem to refuse.
+_ENVELOPE_CHECKS: dict[str, EnvelopeCheck] = {}
+
+
+def register_envelope_check(record_type: str, check: EnvelopeCheck) -> None:
+    _ENVELOPE_CHECKS[record_type] = check
 
 
 @routes.post("/fed/v1/inbox")
@@ -134,6 +146,9 @@ async def _envelope(request: web.Request, sender: Did, data: dict[str, Any]) -> 
         raise Problem(429, "too-many-requests", "Too many requests", "your inbox here is full")
     envelope = envelope_from_json(data["envelope"])
     record = verify(envelope)
+    check = _ENVELOPE_CHECKS.get(record.type)
+    if check is not None:
+        await check(request.app, sender, record, parse_body(record))
     rid = record_id(record)
     payload = json.dumps(envelope.to_dict()).encode()
     new = await request.app[PEERS].add_inbox(sender, "envelope", rid, payload, int(time.time()))

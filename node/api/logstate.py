@@ -29,7 +29,7 @@ async def log_state(request: web.Request) -> web.Response:
             "checkpoint_size": signed_head_size(head),
             "checkpoint": head.checkpoint.decode("utf-8"),
             "cosigned": [{"size": size, "witnesses": count} for size, count in cosigned[:50]],
-            "required_cosignatures": request.app[FEDERATION].config.required_cosignatures,
+            "required_cosignatures": request.app[FEDERATION].required_cosignatures(head.authority),
             "final_size": await request.app[FEDERATION].final_size(),
         }
     )

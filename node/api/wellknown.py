@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from importlib.metadata import PackageNotFoundError, version
 
 from aiohttp import web
@@ -14,6 +15,7 @@ __all__ = ["routes"]
 routes = web.RouteTableDef()
 
 
+@functools.cache  # reading the installed metadata costs more than the whole request
 def _software_version() -> str:
     try:
         return version("fabcommons")

@@ -13,11 +13,11 @@ import json
 import logging
 import random
 import time
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 import aiohttp
 
+from governance.electorate import node_parameter
 from node.client import read_limited
 from node.clock import utc_now
 from node.config import NodeConfig
@@ -25,10 +25,12 @@ from node.errors import PeerRefused
 from node.federation.logclient import LogClient, PeerMisbehaves, PeerUnreachable
 from node.federation.sync import Equivocation, SyncResult, sync_log
 from node.federation.verify import BatchRejected
+from node.federation.workers import LeafWorkers
 from node.httpsig import sign_request_headers
 from node.logservice import LogService
 from node.store.logstore import LogStore
 from node.store.peerstore import STOPPED_STATES, CosignatureRow, PeerRow, PeerStore
+from protocol.authority import LogAuthority
 from protocol.checkpoint import (
     ALG_COSIGNATURE_V1,
     NoteVerifier,
@@ -40,7 +42,7 @@ from protocol.errors import InvalidKey, InvalidSignature
 from protocol.evidence import Evidence
 from protocol.keys import AgentKey
 from protocol.peers import PeerBlock, PeerFederate
-from protocol.records import format_time
+from protocol.records import RecordId, format_time
 
 __all__ = ["FederationService", "PeerRefused"]
 
@@ -81,8 +83,7 @@ class FederationService:
     peers: PeerStore
     log: LogService
     key: AgentKey
-    executor: Executor | None = None
-    workers: int = 1
+    _pool: LeafWorkers | None = None
     _session: aiohttp.ClientSession | None = None
     _tasks: dict[Did, asyncio.Task[None]] = field(default_factory=dict)
     _wake: dict[Did, asyncio.Event] = field(default_factory=dict)
@@ -106,6 +107,8 @@ class FederationService:
             total=self.config.peer_timeout_s, sock_read=self.config.peer_timeout_s
         )
         self._session = aiohttp.ClientSession(timeout=timeout)
+        if self.config.sync_workers > 0:
+            self._pool = LeafWorkers(self.config.sync_workers)
         if not self.config.background_tasks:
             # Another worker process of this node runs the loops.
             return
@@ -124,6 +127,8 @@ class FederationService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self._pool is not None:
+            await self._pool.close()
         if self._session is not None:
             await self._session.close()
 
@@ -160,10 +165,14 @@ class FederationService:
 
     # Peers
 
-    async def add_peer(self, url: str) -> tuple[PeerRow, bool]:
+    async def add_peer(
+        self, url: str, *, result: RecordId | None = None, expected_did: Did | None = None
+    ) -> tuple[PeerRow, bool]:
         """Fetch the peer's well-known document, pin its did and log key, follow it.
 
-        Returns (peer, created). Raises PeerRefused.
+        `result` cites the adopted decision this executes (specs/06-governance.md
+        §9); `expected_did` is the did that decision named. Returns (peer,
+        created). Raises PeerRefused.
         """
         url = url.rstrip("/")
         if not url.startswith(("http://", "https://")) or len(url) > 2000:
@@ -188,12 +197,14 @@ class FederationService:
             raise PeerRefused(f"{url} does not serve a valid well-known document") from exc
         if did == self.log.did:
             raise PeerRefused("that is this node")
+        if expected_did is not None and did != expected_did:
+            raise PeerRefused(f"{url} is not {expected_did}")
         existing = await self.peers.peer(did)
         if existing is not None:
             return existing, False
         # The log states the decision first: if that append fails, nothing
         # else has changed and the operator can simply retry.
-        body = PeerFederate(peer=did, url=url, vkey=vkey).to_dict()
+        body = PeerFederate(peer=did, url=url, vkey=vkey, result=result).to_dict()
         await self.log.append_own(PeerFederate.TYPE, body, format_time(utc_now()))
         await self.store.create_log(did=did, origin=origin, vkey=vkey, is_local=False, sign=None)
         row = PeerRow(
@@ -224,9 +235,9 @@ class FederationService:
         self._spawn(did)
         self.trigger(did)
 
-    async def block_peer(self, did: Did, reason: str) -> None:
+    async def block_peer(self, did: Did, reason: str, *, result: RecordId | None = None) -> None:
         self._halt(did)
-        body = PeerBlock(peer=did, reason=reason).to_dict()
+        body = PeerBlock(peer=did, reason=reason, result=result).to_dict()
         await self.log.append_own(PeerBlock.TYPE, body, format_time(utc_now()))
         await self.peers.set_state(did, "blocked", detail=reason)
 
@@ -287,8 +298,7 @@ class FederationService:
                     did,
                     peer.vkey,
                     batch_size=self.config.sync_batch,
-                    executor=self.executor,
-                    workers=self.workers,
+                    pool=self._pool,
                 )
             except PeerUnreachable as exc:
                 last_error = f"{base}: {exc}"
@@ -461,14 +471,23 @@ class FederationService:
         """Is some checkpoint at or beyond `size` cosigned by enough distinct witnesses?"""
         return size <= await self.final_size()
 
+    def required_cosignatures(self, authority: LogAuthority) -> int:
+        """Distinct witnesses needed for finality: set by decision, else configured."""
+        value = node_parameter(
+            authority, "required_cosignatures", self.config.required_cosignatures
+        )
+        return value if type(value) is int else self.config.required_cosignatures
+
     async def final_size(self) -> int:
         """The largest size of our log whose checkpoint carries enough cosignatures.
 
         Only witnesses that are current, unblocked peers count, each once by
         public key (DESIGN.md §5).
         """
-        needed = self.config.required_cosignatures
         head = await self.log.current_head()
+        # A decision of the cooperative overrides the configured default
+        # (specs/06-governance.md §9.3).
+        needed = self.required_cosignatures(head.authority)
         if needed <= 0:
             return head.size
         witnesses = {

@@ -3,19 +3,19 @@
 Fetch and verify the checkpoint; prove our verified prefix consistent with
 it; fetch new entries in batches, verify each, prove each batch's prefix
 consistent with the checkpoint, and commit batch, frontier and head in one
-transaction. Resumes from the stored head after any fault.
+transaction (node/federation/pipeline.py overlaps those stages across
+batches). Resumes from the stored head after any fault.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from node.federation.logclient import LogClient, PeerMisbehaves, PeerUnreachable
-from node.federation.verify import BatchRejected, verify_batch
+from node.federation.logclient import LogClient, PeerMisbehaves
+from node.federation.pipeline import run_batches
+from node.federation.workers import LeafWorkers
 from node.store.logstore import LogRow, LogStore
 from protocol.checkpoint import (
     Checkpoint,
@@ -29,16 +29,20 @@ from protocol.errors import InvalidProof, ProtocolError
 from protocol.evidence import Evidence, check_evidence
 from protocol.merkle import (
     implied_old_root,
-    leaf_hash,
     prefix_subtrees,
     verify_consistency,
-    verify_inclusion,
 )
 from protocol.replay import LogReplay
 
-__all__ = ["Equivocation", "SyncResult", "signed_head_size", "sync_log"]
+__all__ = ["PREFETCH_BATCHES", "Equivocation", "SyncResult", "signed_head_size", "sync_log"]
 
 logger = logging.getLogger(__name__)
+
+# Batches fetched ahead of the one being authorised; their signatures are
+# checked meanwhile. With the batch being authorised and the one being
+# committed, at most PREFETCH_BATCHES + 2 batches are ever fetched but not
+# committed: what a fault can make a round fetch again (specs/03 §3.7).
+PREFETCH_BATCHES = 2
 
 
 class Equivocation(Exception):
@@ -109,36 +113,20 @@ def signed_head_size(head: LogRow) -> int | None:
         return None
 
 
-async def _check_signed(
-    client: LogClient, leaf: bytes, index: int, cp: Checkpoint, rejected: BatchRejected
-) -> None:
-    """Blame the log for a bad entry only if its signed tree holds that entry.
-
-    A leaf that is not in the signed tree was damaged in transit or by the
-    source, which makes the source unreliable but proves nothing about the log.
-    """
-    try:
-        proof = await client.inclusion(index, cp.size)
-        verify_inclusion(leaf_hash(leaf), index, cp.size, proof, cp.root_hash)
-    except InvalidProof as exc:
-        raise PeerUnreachable(f"entry {index} is not the one the log signed") from exc
-    except PeerMisbehaves as exc:
-        raise PeerUnreachable(f"entry {index} could not be checked: {exc}") from exc
-    logger.warning("the log signed an invalid entry: %s", rejected)
-
-
 async def sync_log(
     store: LogStore,
     client: LogClient,
     did: Did,
     vkey: str,
     *,
-    batch_size: int = 1000,
-    executor: Executor | None = None,
-    workers: int = 2,
+    batch_size: int = 4000,
+    pool: LeafWorkers | None = None,
+    depth: int = PREFETCH_BATCHES,
 ) -> SyncResult:
     """Bring our copy of log `did` up to the source's checkpoint.
 
+    Batches of up to `batch_size` leaves; leaves are opened in `pool`'s
+    worker processes if given; `depth` batches are fetched ahead.
     Raises PeerUnreachable, PeerMisbehaves (bad answers: the source is invalid),
     BatchRejected (an entry failed verification), Equivocation.
     """
@@ -201,56 +189,17 @@ async def sync_log(
             ) from exc
 
     replay = LogReplay(authority=head.authority.copy(), frontier=head.frontier.copy())
-    position = head.size
-    fetched = 0
-    interrupted = False
-    pending: asyncio.Task[list[bytes]] | None = asyncio.create_task(
-        client.entries(position, min(position + batch_size, cp.size))
+    outcome = await run_batches(
+        store,
+        client,
+        did,
+        cp,
+        note,
+        replay,
+        batch_size=batch_size,
+        pool=pool,
+        depth=depth,
     )
-    try:
-        while pending is not None:
-            leaves = await pending
-            pending = None
-            end = position + len(leaves)
-            if end < cp.size:
-                # Fetch the next batch while this one is verified and stored.
-                pending = asyncio.create_task(client.entries(end, min(end + batch_size, cp.size)))
-            try:
-                batch = await verify_batch(replay, leaves, executor=executor, workers=workers)
-            except BatchRejected as exc:
-                await _check_signed(client, leaves[exc.index - position], exc.index, cp, exc)
-                raise
-            fetched += len(leaves)
-            if end < cp.size:
-                proof = await client.consistency(end, cp.size)
-                try:
-                    verify_consistency(end, cp.size, replay.frontier.root(), cp.root_hash, proof)
-                except InvalidProof as exc:
-                    raise PeerMisbehaves(
-                        f"entries {position}..{end - 1} are not part of the signed log: {exc}"
-                    ) from exc
-                reached = None
-            else:
-                if replay.frontier.root() != cp.root_hash:
-                    raise PeerMisbehaves("the entries do not hash to the checkpoint's root")
-                reached = (cp.size, cp.root_hash, note)
-            stored = await store.commit_synced(
-                did,
-                expected_size=position,
-                frontier=replay.frontier,
-                authority=replay.authority,
-                entries_in_order=batch.entries,
-                subtree_hashes=batch.subtree_hashes,
-                checkpoint=reached,
-            )
-            if not stored:
-                logger.info("log %s moved on in another process; stopping this round", did)
-                interrupted = True
-                break
-            position = end
-    finally:
-        if pending is not None:
-            pending.cancel()
-            with contextlib.suppress(BaseException):
-                await pending
-    return SyncResult(position, fetched, signed, interrupted=interrupted)
+    if outcome.interrupted:
+        logger.info("log %s moved on in another process; stopping this round", did)
+    return SyncResult(outcome.size, outcome.fetched, signed, interrupted=outcome.interrupted)

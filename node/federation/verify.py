@@ -1,24 +1,39 @@
 """Verifying a batch of a followed log's leaves: signatures (parallel) then authority (in order).
 
-Signature checks are independent, so they can run in worker processes;
-authorisation depends on every earlier entry, so it runs in order here.
+Opening a leaf (canonical form, shape, signature, record id, leaf hash) is
+independent of every other leaf, so it can run in worker processes
+(node/federation/workers.py), which send back each leaf's record fields in
+a compact form (`protocol.signing.check_leaves`). Authorisation depends on every earlier
+entry, so it runs in order here, on records rebuilt from those fields
+without checking them a second time.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass
 
+from node.federation.workers import LeafWorkers
 from node.projections import ProjectedEntry
 from protocol.errors import ProtocolError
-from protocol.merkle import leaf_hash
-from protocol.records import RecordId, parse_body
+from protocol.records import Record, RecordId, parse_body
 from protocol.replay import LogReplay
-from protocol.signing import envelope_from_leaf, open_leaf
+from protocol.signing import CheckedLeaf, check_leaves, open_leaf
 
-__all__ = ["BatchRejected", "VerifiedBatch", "verify_batch"]
+__all__ = [
+    "MIN_PARALLEL_LEAVES",
+    "BatchRejected",
+    "VerifiedBatch",
+    "authorise_batch",
+    "check_signatures",
+    "verify_batch",
+]
+
+# Below this many leaves, the round trip to a worker costs more than it saves.
+MIN_PARALLEL_LEAVES = 64
+# Entries authorised between yields to the event loop (a few milliseconds).
+_YIELD_EVERY = 256
 
 
 class BatchRejected(Exception):
@@ -36,65 +51,56 @@ class VerifiedBatch:
     subtree_hashes: list[tuple[int, int, bytes]]
 
 
-def _check_signatures(leaves: Sequence[bytes]) -> list[str | None]:
-    """For each leaf: its record id, or None if its form or signature is bad. Runs anywhere."""
-    out: list[str | None] = []
-    for leaf in leaves:
-        try:
-            out.append(open_leaf(leaf).record_id)
-        except ProtocolError:
-            out.append(None)
-    return out
+async def check_signatures(
+    leaves: Sequence[bytes], pool: LeafWorkers | None
+) -> list[CheckedLeaf | None]:
+    """`check_leaves` over the batch: in the pool's worker processes, or here if none or few."""
+    if pool is None or len(leaves) < MIN_PARALLEL_LEAVES:
+        return check_leaves(leaves)
+    return await pool.check(leaves)
 
 
-async def _signature_results(
-    leaves: Sequence[bytes], executor: Executor | None, workers: int
-) -> list[str | None]:
-    if executor is None or len(leaves) < 64:
-        return _check_signatures(leaves)
-    loop = asyncio.get_running_loop()
-    size = -(-len(leaves) // workers)
-    chunks = [list(leaves[i : i + size]) for i in range(0, len(leaves), size)]
-    parts = await asyncio.gather(
-        *(loop.run_in_executor(executor, _check_signatures, chunk) for chunk in chunks)
-    )
-    return [rid for part in parts for rid in part]
-
-
-async def verify_batch(
-    replay: LogReplay,
-    leaves: Sequence[bytes],
-    *,
-    executor: Executor | None = None,
-    workers: int = 2,
+async def authorise_batch(
+    replay: LogReplay, leaves: Sequence[bytes], checked: Sequence[CheckedLeaf | None]
 ) -> VerifiedBatch:
-    """Extend `replay` by leaves, verifying each. Raises BatchRejected (replay unusable then)."""
-    ids = await _signature_results(leaves, executor, workers)
+    """Extend `replay` by leaves whose openings are `checked`, authorising each in order.
+
+    Yields to the event loop every few hundred entries, so that the commit of
+    the batch before (a statement per trip to the database thread) and the
+    fetches ahead keep moving. Raises BatchRejected (replay unusable then).
+    """
     entries: list[tuple[bytes, ProjectedEntry]] = []
     hashes: list[tuple[int, int, bytes]] = []
-    for leaf, rid in zip(leaves, ids, strict=True):
-        index = replay.frontier.size
-        if rid is None:
+    authority = replay.authority
+    frontier = replay.frontier
+    seen = replay.seen_ids
+    node = authority.node
+    for n, (leaf, opened) in enumerate(zip(leaves, checked, strict=True)):
+        if n and not n % _YIELD_EVERY:
+            await asyncio.sleep(0)
+        index = frontier.size
+        if opened is None:
             try:
                 open_leaf(leaf)  # again, for the reason
             except ProtocolError as exc:
                 raise BatchRejected(index, str(exc)) from exc
             raise BatchRejected(index, "signature check failed")
+        rid, record_type, author, created, body_data, hashed = opened
         try:
-            record = envelope_from_leaf(leaf).record
-            if rid in replay.seen_ids:
+            if rid in seen:
                 raise BatchRejected(index, f"{rid} appears twice in the log")
+            record = Record.prevalidated(record_type, author, created, body_data)
             body = parse_body(record)
-            admitted = replay.authority.admit_verified(record, body)
+            admitted = authority.admit_verified(record, body)
         except ProtocolError as exc:
             raise BatchRejected(index, str(exc)) from exc
-        replay.seen_ids.add(rid)
-        hashes.extend(replay.frontier.append(leaf_hash(leaf)))
+        seen.add(rid)
+        hashes.extend(frontier.append(hashed))
         entries.append(
             (
                 leaf,
                 ProjectedEntry(
-                    log=replay.authority.node,
+                    log=node,
                     index=index,
                     record_id=RecordId(rid),
                     record=record,
@@ -104,3 +110,11 @@ async def verify_batch(
             )
         )
     return VerifiedBatch(entries, hashes)
+
+
+async def verify_batch(
+    replay: LogReplay, leaves: Sequence[bytes], *, pool: LeafWorkers | None = None
+) -> VerifiedBatch:
+    """Extend `replay` by leaves, verifying each. Raises BatchRejected (replay unusable then)."""
+    checked = await check_signatures(leaves, pool)
+    return await authorise_batch(replay, leaves, checked)

@@ -9,18 +9,24 @@ complete, signs one checkpoint for the batch, and moves the head.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from node.projections import ProjectedEntry, project
+from node.store import pgwrite, sqlitewrite
 from node.store.database import is_postgres
 from node.store.schema import blobs, checkpoints, entries, logs, tree_hashes
+from node.store.sqlitereader import ReadFailed, SQLiteReader
 from protocol.authority import LogAuthority
 from protocol.checkpoint import Checkpoint
 from protocol.did import Did
@@ -86,6 +92,60 @@ class _DictReader:
         return [self._hashes[i] for i in ids]
 
 
+_ENTRY_COLUMNS = (
+    entries.name,
+    ("log_did", "idx", "leaf", "record_id", "type", "author", "created"),
+)
+_HASH_COLUMNS = (tree_hashes.name, ("log_did", "level", "idx", "hash"))
+
+
+# SQLite's default limit on bound variables per statement: 32766 since 3.32,
+# 999 before. Few, large statements matter (see _insert_rows).
+_SQLITE_MAX_VARIABLES = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_sql(table: str, columns: tuple[str, ...], style: str, rows: int) -> str:
+    """A driver-level INSERT of `rows` rows, in the driver's placeholder style."""
+    if style == "qmark":
+        row = "(" + ", ".join("?" * len(columns)) + ")"
+        marks = ", ".join([row] * rows)
+    elif style == "numeric_dollar" and rows == 1:
+        marks = "(" + ", ".join(f"${n}" for n in range(1, len(columns) + 1)) + ")"
+    else:
+        raise NotImplementedError(f"placeholder style {style} for {rows} rows")
+    # Only fixed names are formatted in; every value is a bound parameter.
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {marks}"  # noqa: S608
+
+
+async def _insert_rows(
+    conn: AsyncConnection,
+    table_columns: tuple[str, tuple[str, ...]],
+    rows: Sequence[tuple[object, ...]],
+) -> None:
+    """Insert plain tuples through the driver, skipping SQLAlchemy's per-row processing.
+
+    SQLite gets as many rows per statement as its variable limit allows, each
+    statement in one trip to aiosqlite's thread (in the transaction
+    SQLAlchemy opened): that thread gives up the GIL for each step of the
+    engine and must take it back from the event loop's thread, which may be
+    busy verifying the next batch (up to the 5 ms switch interval each
+    time), so one step per thousands of rows rather than one per row.
+    PostgreSQL gets asyncpg's executemany, which pipelines the rows.
+    """
+    table, columns = table_columns
+    style = conn.dialect.paramstyle
+    if style != "qmark":
+        await conn.exec_driver_sql(_insert_sql(table, columns, style, 1), list(rows))
+        return
+    driver: Any = (await conn.get_raw_connection()).driver_connection
+    per = _SQLITE_MAX_VARIABLES // len(columns)
+    for at in range(0, len(rows), per):
+        chunk = rows[at : at + per]
+        flat = tuple(value for row in chunk for value in row)
+        await driver.execute_fetchall(_insert_sql(table, columns, style, len(chunk)), flat)
+
+
 def _lock_key(did: str) -> int:
     # A signed 64-bit advisory-lock key derived from the log's did.
     return int.from_bytes(hashlib.sha256(did.encode()).digest()[:8], "big", signed=True)
@@ -102,6 +162,8 @@ class LogStore:
         self.listeners: list[Callable[[Sequence[ProjectedEntry]], None]] = []
         self.engine = engine
         self.postgres = is_postgres(str(engine.url))
+        # SQLite: point reads skip the async driver (node/store/sqlitereader.py).
+        self.reader = SQLiteReader.for_url(str(engine.url))
 
     async def _lock(self, conn: AsyncConnection, did: str) -> None:
         if self.postgres:
@@ -113,7 +175,10 @@ class LogStore:
 
     @staticmethod
     def _row(row: object) -> LogRow:
-        m = row._mapping  # type: ignore[attr-defined]
+        return LogStore._head_row(row._mapping)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def _head_row(m: Mapping[str, Any]) -> LogRow:
         return LogRow(
             did=Did(m["did"]),
             origin=m["origin"],
@@ -162,6 +227,10 @@ class LogStore:
                 )
 
     async def head(self, did: str) -> LogRow | None:
+        if self.reader is not None:
+            with contextlib.suppress(ReadFailed):
+                found = self.reader.head(did)
+                return None if found is None else self._head_row(found)
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(logs).where(logs.c.did == did))).first()
         return None if row is None else self._row(row)
@@ -180,25 +249,26 @@ class LogStore:
         """Authorise and append items in one transaction; return outcomes and the new head."""
         outcomes: list[AppendOutcome] = []
         async with self.engine.begin() as conn:
-            await self._lock(conn, did)
-            row = (await conn.execute(select(logs).where(logs.c.did == did))).first()
-            if row is None:
-                raise LookupError(f"no log {did}")
-            head = self._row(row)
+            # The batch's own statements go to the driver itself
+            # (node/store/sqlitewrite.py, node/store/pgwrite.py).
             ids = list({item.record_id for item in items})
-            known: dict[str, int] = {}
-            for chunk_start in range(0, len(ids), 500):
-                chunk = ids[chunk_start : chunk_start + 500]
-                result = await conn.execute(
-                    select(entries.c.record_id, entries.c.idx).where(
-                        entries.c.log_did == did, entries.c.record_id.in_(chunk)
-                    )
-                )
-                known.update({r.record_id: int(r.idx) for r in result})
+            if self.postgres:
+                await self._lock(conn, did)  # through SQLAlchemy: it begins the transaction
+                drv = await pgwrite.driver(conn)
+                found = await pgwrite.read_head(drv, did)
+                known = await pgwrite.known_ids(drv, did, ids) if found is not None else {}
+            else:
+                drv = await sqlitewrite.driver(conn)
+                found = await sqlitewrite.lock_and_read_head(drv, did)
+                known = await sqlitewrite.known_ids(drv, did, ids) if found is not None else {}
+            if found is None:
+                raise LookupError(f"no log {did}")
+            head = self._head_row(found)
             authority = head.authority.copy()
             frontier = head.frontier.copy()
-            entry_rows: list[dict[str, object]] = []
-            hash_rows: list[dict[str, object]] = []
+            # Plain tuples for the driver.
+            entry_rows: list[tuple[object, ...]] = []
+            hash_rows: list[tuple[object, ...]] = []
             projected: list[ProjectedEntry] = []
             for item in items:
                 if item.record_id in known:
@@ -221,43 +291,38 @@ class LogStore:
                     )
                 )
                 for level, sub_index, h in frontier.append(leaf_hash(item.leaf)):
-                    hash_rows.append({"log_did": did, "level": level, "idx": sub_index, "hash": h})
+                    hash_rows.append((did, level, sub_index, h))
+                record = item.record
                 entry_rows.append(
-                    {
-                        "log_did": did,
-                        "idx": index,
-                        "leaf": item.leaf,
-                        "record_id": item.record_id,
-                        "type": item.record.type,
-                        "author": item.record.author,
-                        "created": item.record.created,
-                    }
+                    (
+                        did,
+                        index,
+                        item.leaf,
+                        item.record_id,
+                        record.type,
+                        record.author,
+                        record.created,
+                    )
                 )
                 known[item.record_id] = index
                 outcomes.append(AppendOutcome(index=index, created=True))
             if not entry_rows:
                 return outcomes, head
-            await conn.execute(insert(entries), entry_rows)
-            await conn.execute(insert(tree_hashes), hash_rows)
-            await project(conn, projected)
             new_root = frontier.root()
             note = sign(Checkpoint(head.origin, frontier.size, new_root))
-            await conn.execute(
-                insert(checkpoints).values(
-                    log_did=did, size=frontier.size, root=new_root, note=note
+            frontier_bytes = frontier.to_bytes()
+            authority_json = json.dumps(authority.to_dict())
+            if self.postgres:
+                head_values = (frontier.size, new_root, frontier_bytes, authority_json, note)
+                await pgwrite.store_batch(drv, did, entry_rows, hash_rows, head_values)
+                await project(conn, projected)
+            else:
+                await sqlitewrite.insert_rows(drv, *_ENTRY_COLUMNS, entry_rows)
+                await sqlitewrite.insert_rows(drv, *_HASH_COLUMNS, hash_rows)
+                await project(conn, projected)
+                await sqlitewrite.store_head(
+                    drv, did, frontier.size, new_root, frontier_bytes, authority_json, note
                 )
-            )
-            await conn.execute(
-                update(logs)
-                .where(logs.c.did == did)
-                .values(
-                    size=frontier.size,
-                    root=new_root,
-                    frontier=frontier.to_bytes(),
-                    authority=json.dumps(authority.to_dict()),
-                    checkpoint=note,
-                )
-            )
         self._notify(projected)
         new_head = LogRow(
             did=head.did,
@@ -289,6 +354,25 @@ class LogStore:
         checkpoint. Returns False (storing nothing) if another process moved
         the head first.
         """
+        # Plain tuples for the driver: SQLAlchemy's per-row parameter
+        # processing cost more than the inserts themselves.
+        entry_rows = [
+            (did, e.index, leaf, e.record_id, e.record.type, e.record.author, e.record.created)
+            for leaf, e in entries_in_order
+        ]
+        hash_rows = [(did, level, index, h) for level, index, h in subtree_hashes]
+        new_root = frontier.root()
+        values: dict[str, object] = {
+            "size": frontier.size,
+            "root": new_root,
+            "frontier": frontier.to_bytes(),
+            "authority": json.dumps(authority.to_dict()),
+        }
+        if checkpoint is not None:
+            size, root, note = checkpoint
+            if size != frontier.size or root != new_root:
+                raise ValueError("checkpoint does not describe the stored head")
+            values["checkpoint"] = note
         async with self.engine.begin() as conn:
             await self._lock(conn, did)
             current = (
@@ -296,41 +380,12 @@ class LogStore:
             ).scalar_one_or_none()
             if current != expected_size:
                 return False
-            if entries_in_order:
-                await conn.execute(
-                    insert(entries),
-                    [
-                        {
-                            "log_did": did,
-                            "idx": e.index,
-                            "leaf": leaf,
-                            "record_id": e.record_id,
-                            "type": e.record.type,
-                            "author": e.record.author,
-                            "created": e.record.created,
-                        }
-                        for leaf, e in entries_in_order
-                    ],
-                )
-                await conn.execute(
-                    insert(tree_hashes),
-                    [
-                        {"log_did": did, "level": level, "idx": index, "hash": h}
-                        for level, index, h in subtree_hashes
-                    ],
-                )
+            if entry_rows:
+                await _insert_rows(conn, _ENTRY_COLUMNS, entry_rows)
+                await _insert_rows(conn, _HASH_COLUMNS, hash_rows)
                 await project(conn, [e for _, e in entries_in_order])
-            values: dict[str, object] = {
-                "size": frontier.size,
-                "root": frontier.root(),
-                "frontier": frontier.to_bytes(),
-                "authority": json.dumps(authority.to_dict()),
-            }
             if checkpoint is not None:
                 size, root, note = checkpoint
-                if size != frontier.size or root != frontier.root():
-                    raise ValueError("checkpoint does not describe the stored head")
-                values["checkpoint"] = note
                 existing = (
                     await conn.execute(
                         select(checkpoints.c.size).where(
@@ -372,6 +427,9 @@ class LogStore:
             return [bytes(r.leaf) for r in result]
 
     async def entry_by_id(self, did: str, record_id: str) -> tuple[int, bytes] | None:
+        if self.reader is not None:
+            with contextlib.suppress(ReadFailed):
+                return self.reader.entry_by_id(did, record_id)
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(
@@ -391,6 +449,9 @@ class LogStore:
         if not ids:
             return []
         unique = list(dict.fromkeys(ids))
+        if self.reader is not None:
+            with contextlib.suppress(ReadFailed):
+                return self._in_order(ids, self.reader.hashes(did, unique))
         # Only the loop counter is formatted in; every value is a bound parameter.
         sql = " UNION ALL ".join(
             f"SELECT {n} AS k, hash FROM tree_hashes "  # noqa: S608
@@ -403,14 +464,20 @@ class LogStore:
             params[f"i{n}"] = index
         async with self.engine.connect() as conn:
             rows = (await conn.execute(text(sql), params)).all()
-        found = {unique[int(r.k)]: bytes(r.hash) for r in rows}
-        missing = set(unique) - found.keys()
+        return self._in_order(ids, {unique[int(r.k)]: bytes(r.hash) for r in rows})
+
+    @staticmethod
+    def _in_order(ids: Sequence[SubtreeId], found: dict[SubtreeId, bytes]) -> list[bytes]:
+        missing = set(ids) - found.keys()
         if missing:
             raise LookupError(f"missing stored hashes {sorted(missing)[:3]}")
         return [found[sid] for sid in ids]
 
     async def size_of(self, did: str) -> tuple[int, bool] | None:
         """(verified size, is_local) of a log, without reading its whole head."""
+        if self.reader is not None:
+            with contextlib.suppress(ReadFailed):
+                return self.reader.size_of(did)
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(select(logs.c.size, logs.c.is_local).where(logs.c.did == did))
@@ -437,7 +504,23 @@ class LogStore:
         hashes = await self.read_hashes(did, ids)
         return subtree_hash(_DictReader(dict(zip(ids, hashes, strict=True))), 0, size)
 
+    async def signed_head(self, did: str) -> tuple[int, bool, bytes] | None:
+        """(verified size, is_local, latest checkpoint note) of a log, without its state."""
+        if self.reader is not None:
+            with contextlib.suppress(ReadFailed):
+                return self.reader.signed_head(did)
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(logs.c.size, logs.c.is_local, logs.c.checkpoint).where(logs.c.did == did)
+                )
+            ).first()
+        return None if row is None else (int(row.size), bool(row.is_local), bytes(row.checkpoint))
+
     async def checkpoint_at(self, did: str, size: int) -> bytes | None:
+        if self.reader is not None:
+            with contextlib.suppress(ReadFailed):
+                return self.reader.checkpoint_at(did, size)
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(
