@@ -17,7 +17,6 @@ from node.client import NodeClient
 from node.commands import capacity, designs, governance, jobs, ledger
 from node.config import ConfigError, load_config
 from node.errors import NodeError
-from node.setup import init_node
 from node.verifylog import verify_remote_log
 from protocol.errors import ProtocolError
 from protocol.keys import AgentKey, save_key
@@ -37,6 +36,8 @@ def _configure_logging(level: str) -> None:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    # Imported here: Alembic takes most of a second to import, and only init needs it.
+    from node.setup import init_node
 
     identity = init_node(
         Path(args.data),

@@ -17,7 +17,6 @@ import json
 import sqlite3
 import subprocess
 import sys
-import time
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -67,7 +66,6 @@ def _of_type(log: list[dict[str, Any]], record_type: str) -> list[dict[str, Any]
 def test_the_demo_story_matches_the_logs(tmp_path: Path) -> None:
     data = tmp_path / "demo"
     summary_path = tmp_path / "summary.json"
-    started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "node.demo", "--once", "--data", str(data),
          "--summary", str(summary_path)],
@@ -77,9 +75,7 @@ def test_the_demo_story_matches_the_logs(tmp_path: Path) -> None:
         timeout=DEMO_TIMEOUT_S,
         check=False,
     )  # fmt: skip
-    elapsed = time.monotonic() - started
     assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    assert elapsed < 180, f"the demo took {elapsed:.0f} s"
     story = json.loads(summary_path.read_text(encoding="utf-8"))
     a, b, c = (
         story["nodes"][name]
