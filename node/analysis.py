@@ -42,7 +42,7 @@ from node.store.analyses import AnalysisStore, CheckDue, TaskDue
 from protocol.errors import ProtocolError
 from protocol.records import format_time
 from registry.analysis import DesignAnalysis, figures_disagreements
-from registry.figures import MeshError, MeshFigures, MeshLimits
+from registry.figures import MeshError, MeshFigures, MeshLimits, format_of
 
 __all__ = [
     "ANALYSIS_LIMITS",
@@ -229,7 +229,10 @@ class AnalysisPool:
         """Analyse bytes or a file in a worker. Raises MeshError or AnalysisUnavailable."""
         if self._closed:
             raise AnalysisUnavailable("the analysis pool is closed")
+        format_of(filename)  # an unknown format needs no worker to be refused
         size = len(data) if data is not None else (path.stat().st_size if path else 0)
+        if size == 0:
+            raise MeshError("the file is empty")
         if size > self.limits.max_input_bytes:
             raise MeshError(
                 f"the file has {size} bytes, more than the limit {self.limits.max_input_bytes}"

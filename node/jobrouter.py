@@ -109,6 +109,17 @@ async def part_figures(app: web.Application, request: JobRequest) -> tuple[PartF
         if not found.units_verdict.plausible:
             warnings.append(f"units may be wrong: {found.units_verdict.reason}")
         return PartFigures.from_mesh(found), warnings
+    from node.store.designs import DesignStore
+
+    design = await DesignStore(app[STORE].engine).get(request.design)
+    if design is not None:
+        model = [f for f in design.design.files if f.sha256 == request.file]
+        if not model or model[0].role != "model":
+            raise RouteRefused(
+                "not-a-model",
+                f"file {request.file} is not a model file of design {request.design}",
+                retry=False,
+            )
     raise RouteRefused(
         "no-analysis",
         f"no mesh analysis of file {request.file} of design {request.design} yet",

@@ -205,7 +205,7 @@ class MeshFigures:
         )
 
 
-# --- §5.3 the units verdict ---------------------------------------------------------
+# --- specs/04a-mesh-analysis.md §5.3: the units verdict ---------------------------------------
 
 
 def units_verdict(

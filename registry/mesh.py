@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import re
 import struct
 import zipfile
@@ -57,7 +58,10 @@ __all__ = [
     "units_verdict",
 ]
 
-_HULL_FINE_LIMIT = 4096  # §4: above this many hull vertices the OBB search is coarser
+# specs/04a-mesh-analysis.md §5: above this many hull vertices the OBB search is coarser,
+# and above this many vertices the box is oriented from a sample of them.
+_HULL_FINE_LIMIT = 4096
+_OBB_SAMPLE = 20_000
 _THOUSANDTH = Decimal("0.001")
 # Exact products of a double (at most ~770 significant digits) and a unit factor.
 _EXACT = Context(prec=2000, rounding=ROUND_HALF_EVEN, Emax=999_999, Emin=-999_999)
@@ -98,14 +102,17 @@ def analyse_mesh(
     file_unit = _PRECHECKS[fmt](data, limits)
     vertices, faces = _combine(_load(data, fmt), limits)
     mesh = trimesh.Trimesh(vertices=vertices, faces=faces, process=True, validate=False)
-    figures = _measure(mesh, units, file_unit)
+    # Degenerate parts divide by zero inside trimesh (centres of mass of flat
+    # faces); those intermediate values never reach a figure.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        figures = _measure(mesh, units, file_unit)
     return figures, Mesh(
         vertices=np.asarray(mesh.vertices, dtype=np.float64),
         faces=np.asarray(mesh.faces, dtype=np.int64),
     )
 
 
-# --- §3 checks before loading -------------------------------------------------------
+# --- specs/04a-mesh-analysis.md §3: checks before loading -------------------------------------
 
 
 def _check_stl(data: bytes | bytearray, limits: MeshLimits) -> str | None:
@@ -167,7 +174,7 @@ def _check_count(triangles: int, limits: MeshLimits) -> None:
 
 
 def _check_obj(data: bytes | bytearray, limits: MeshLimits) -> str | None:
-    faces = data.count(b"\nf ") + data.startswith(b"f ")
+    faces = data.count(b"\nf ") + data.count(b"\nf\t") + data.startswith((b"f ", b"f\t"))
     if faces == 0:
         raise MeshError("the OBJ file has no faces")
     _check_count(faces, limits)
@@ -412,7 +419,7 @@ _PRECHECKS = {
     "glb": _check_glb,
 }
 
-# --- §4 loading and combining ---------------------------------------------------------
+# --- specs/04a-mesh-analysis.md §4: loading and combining -------------------------------------
 
 # specs/04a-mesh-analysis.md §4: raw geometry, no processing and no materials at load.
 _LOAD_OPTIONS: Mapping[str, Mapping[str, Any]] = {
@@ -435,7 +442,7 @@ def _load(data: bytes | bytearray, fmt: str) -> trimesh.Scene:
 
 
 def _instances(scene: trimesh.Scene) -> Iterator[tuple[NDArray[np.float64], trimesh.Trimesh]]:
-    # §4: instances in the order of their scene-graph node names.
+    # specs/04a-mesh-analysis.md §4: instances in the order of their node names.
     for node in sorted(scene.graph.nodes_geometry, key=str):
         transform, geometry_name = scene.graph[node]
         geometry = scene.geometry.get(geometry_name)
@@ -473,7 +480,7 @@ def _combine(
     return all_vertices, np.concatenate(face_blocks)
 
 
-# --- §5 figures ---------------------------------------------------------------------
+# --- specs/04a-mesh-analysis.md §5: figures ---------------------------------------------------
 
 
 def _edge_groups(mesh: trimesh.Trimesh) -> tuple[bool, int]:
@@ -504,21 +511,20 @@ def _edge_groups(mesh: trimesh.Trimesh) -> tuple[bool, int]:
 
 @dataclass(frozen=True, slots=True)
 class _Hulled:
-    """What trimesh's `oriented_bounds` reads of a mesh: its convex hull."""
+    """What trimesh's `oriented_bounds` reads of a mesh: only its convex hull."""
 
     convex_hull: trimesh.Trimesh
 
 
-def _hull(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
-    """The convex hull as `trimesh.convex.convex_hull` makes it, less its repairs.
+def _hull(points: NDArray[np.float64]) -> trimesh.Trimesh:
+    """The convex hull exactly as `trimesh.convex.convex_hull` makes it, for less work.
 
-    Same qhull options, same vertices, same faces in the same order (zero-area
-    faces dropped as trimesh drops them); only the windings are left as qhull
-    gives them, which the oriented box ignores (it folds every normal onto one
-    hemisphere). This skips trimesh's normal repair and its volume check,
-    which cost more than qhull itself on a smooth part.
+    The same qhull options, vertices, faces in the same order (zero-area faces
+    dropped) and windings turned outward from the centroid. trimesh then
+    always runs its normal repair, which recomputes the volume; here the
+    repair runs only when it could change something: windings that disagree,
+    or a volume that is not clearly positive.
     """
-    points = np.asarray(mesh.vertices, dtype=np.float64)
     try:
         hull = ConvexHull(points, qhull_options=str(trimesh.convex.QHULL_DEFAULT))
     except QhullError:
@@ -526,29 +532,65 @@ def _hull(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
     vid = np.sort(hull.vertices)
     mask = np.zeros(len(hull.points), dtype=np.int64)
     mask[vid] = np.arange(len(vid))
-    faces = mask[hull.simplices]
-    vertices = hull.points[vid]
-    _, valid = trimesh.util.unitize(trimesh.triangles.cross(vertices[faces]), check_valid=True)
-    return trimesh.Trimesh(vertices=vertices, faces=faces[valid], process=True, validate=False)
-
-
-def _obb_extents(mesh: trimesh.Trimesh) -> NDArray[np.float64]:
+    faces = mask[hull.simplices].copy()
+    vertices = hull.points[vid].copy()
+    crosses = trimesh.triangles.cross(vertices[faces])
+    normals, valid = trimesh.util.unitize(crosses, check_valid=True)
+    faces, crosses = faces[valid], crosses[valid]
+    areas = trimesh.triangles.area(crosses=crosses)  # type: ignore[no-untyped-call]
+    centres = vertices[faces].mean(axis=1)
     try:
-        hull = _hull(mesh)
+        centroid = np.average(centres, weights=areas, axis=0)
+    except ZeroDivisionError:
+        centroid = vertices.mean(axis=0) if len(vertices) else np.zeros(3)
+    backwards = trimesh.util.diagonal_dot(normals, centres - centroid) < 0.0
+    faces[backwards] = np.fliplr(faces[backwards])
+    normals[backwards] *= -1.0
+    convex = trimesh.Trimesh(
+        vertices=vertices, faces=faces, face_normals=normals, process=True, validate=False
+    )
+    corners = vertices[convex.faces]
+    volume6 = float(np.einsum("ij,ij->", corners[:, 0], np.cross(corners[:, 1], corners[:, 2])))
+    scale = float(np.ptp(vertices, axis=0).max()) if len(vertices) else 0.0
+    if not convex.is_winding_consistent or not volume6 > 1e-9 * scale**3:
+        convex.fix_normals(multibody=False)
+    return convex
+
+
+def _oriented_bounds(
+    points: NDArray[np.float64], mesh: trimesh.Trimesh | None
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """trimesh's oriented_bounds of the points (of the mesh, when given): transform, extents."""
+    target: Any
+    try:
+        hull = _hull(points)
     except (QhullError, ValueError):
         # Flat or too few points: trimesh's oriented_bounds measures them in their plane.
-        target: Any = mesh
-        digits = 1
+        target, digits = (mesh if mesh is not None else points), 1
     else:
         target = _Hulled(hull)
         digits = 1 if len(hull.vertices) <= _HULL_FINE_LIMIT else 0
     try:
-        _, extents = trimesh.bounds.oriented_bounds(target, angle_digits=digits)  # type: ignore[no-untyped-call]
+        to_origin, extents = trimesh.bounds.oriented_bounds(target, angle_digits=digits)  # type: ignore[no-untyped-call]
     except MemoryError:
         raise
     except Exception as exc:
         raise MeshError("no oriented bounding box: the points are degenerate") from exc
-    return np.sort(np.asarray(extents, dtype=np.float64))[::-1]
+    return np.asarray(to_origin, dtype=np.float64), np.asarray(extents, dtype=np.float64)
+
+
+def _obb_extents(mesh: trimesh.Trimesh) -> NDArray[np.float64]:
+    """The oriented box's extents, largest first (specs/04a-mesh-analysis.md §5)."""
+    vertices = np.asarray(mesh.vertices, dtype=np.float64)
+    step = max(1, math.ceil(len(vertices) / _OBB_SAMPLE))
+    if step == 1:
+        _, extents = _oriented_bounds(vertices, mesh)
+    else:
+        # The box's orientation from every step-th vertex; its size from all of them.
+        to_origin, _ = _oriented_bounds(vertices[::step], None)
+        placed = trimesh.transformations.transform_points(vertices, to_origin)
+        extents = placed.max(axis=0) - placed.min(axis=0)
+    return np.sort(extents)[::-1]
 
 
 def _mm(value: float, factor: Decimal) -> str:
@@ -561,9 +603,7 @@ def _mm(value: float, factor: Decimal) -> str:
 
 def _measure(mesh: trimesh.Trimesh, units: str, file_unit: str | None) -> MeshFigures:
     factor = UNITS[units]
-    # trimesh also divides by the volume for the centre of mass: 0 for flat parts.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        volume = float(mesh.volume)
+    volume = float(mesh.volume)
     area = float(mesh.area)
     if not (np.isfinite(volume) and np.isfinite(area)):
         raise MeshError("the volume or area is not a finite number")

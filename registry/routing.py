@@ -13,6 +13,7 @@ first. It never reads the clock or any store.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -54,10 +55,11 @@ _US_PER_S = 1_000_000
 _WEEK_S = 7 * 86_400
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _AXES = "xyz"
+_DECIMAL3 = re.compile(r"(0|[1-9][0-9]*)\.[0-9]{3}")
 
 
 class MeshLike(Protocol):
-    """What routing needs of registry.mesh.MeshFigures."""
+    """What routing needs of registry.figures.MeshFigures (the mesh analysis' figures)."""
 
     @property
     def volume_mm3(self) -> str: ...
@@ -79,11 +81,14 @@ class PartFigures:
     obb_milli: tuple[int, int, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if len(self.aabb_mm) != 3 or len(self.obb_mm) != 3:
+            raise ValueError("a bounding box has three extents")
+        for value in (self.volume_mm3, *self.aabb_mm, *self.obb_mm):
+            if not _DECIMAL3.fullmatch(value):
+                raise ValueError(f"{value!r} is not a non-negative decimal with 3 digits")
         object.__setattr__(self, "volume_milli", milli(self.volume_mm3))
         a = tuple(milli(v) for v in self.aabb_mm)
         o = tuple(milli(v) for v in self.obb_mm)
-        if len(a) != 3 or len(o) != 3:
-            raise ValueError("a bounding box has three extents")
         object.__setattr__(self, "aabb_milli", a)
         object.__setattr__(self, "obb_milli", o)
 
@@ -131,10 +136,6 @@ class Candidate(NamedTuple):
     retired: bool = False
     track: TrackRecord = TrackRecord()
     reachable: bool = True
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.log, self.offer.workshop, self.offer_id)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -320,8 +321,10 @@ def _when(us: int) -> str:
     return _format_us(us)
 
 
-# specs/05-capacity-and-jobs.md §8.4: exclusions are listed by log, workshop, offer record id.
-_EXCLUDED_ORDER = attrgetter("candidate.log", "candidate.offer.workshop", "candidate.offer_id")
+# specs/05-capacity-and-jobs.md §8.4: exclusions are listed by log, then offer record id (unique
+# within a log). Two stable sorts on single strings: no key tuples for thousands of entries.
+_BY_OFFER_ID = attrgetter("candidate.offer_id")
+_BY_LOG = attrgetter("candidate.log")
 
 
 # specs/05-capacity-and-jobs.md §8.2: how each reason is worded.
@@ -502,5 +505,6 @@ def route(
         )
         for i, (key, c, box, price_amount, distance_m, completion_us, points) in enumerate(scored)
     )
-    excluded.sort(key=_EXCLUDED_ORDER)
+    excluded.sort(key=_BY_OFFER_ID)
+    excluded.sort(key=_BY_LOG)
     return RouteResult(ranking=ranking, excluded=tuple(excluded))

@@ -3,9 +3,10 @@
 Opening a leaf (canonical form, shape, signature, record id, leaf hash) is
 independent of every other leaf, so it can run in worker processes
 (node/federation/workers.py), which send back each leaf's record fields in
-a compact form (`protocol.signing.check_leaves`). Authorisation depends on every earlier
-entry, so it runs in order here, on records rebuilt from those fields
-without checking them a second time.
+a compact form (`protocol.signing.check_leaves`). The body's schema,
+authorisation and the once-only id depend on order or on typed objects, so
+they run here, in log order, on records rebuilt from those fields without
+checking them a second time.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ __all__ = [
     "VerifiedBatch",
     "authorise_batch",
     "check_signatures",
-    "verify_batch",
 ]
 
 # Below this many leaves, the round trip to a worker costs more than it saves.
@@ -110,11 +110,3 @@ async def authorise_batch(
             )
         )
     return VerifiedBatch(entries, hashes)
-
-
-async def verify_batch(
-    replay: LogReplay, leaves: Sequence[bytes], *, pool: LeafWorkers | None = None
-) -> VerifiedBatch:
-    """Extend `replay` by leaves, verifying each. Raises BatchRejected (replay unusable then)."""
-    checked = await check_signatures(leaves, pool)
-    return await authorise_batch(replay, leaves, checked)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import itertools
 import json
 import logging
 import sqlite3
@@ -142,8 +143,14 @@ async def _insert_rows(
     per = _SQLITE_MAX_VARIABLES // len(columns)
     for at in range(0, len(rows), per):
         chunk = rows[at : at + per]
-        flat = tuple(value for row in chunk for value in row)
+        flat = tuple(itertools.chain.from_iterable(chunk))
         await driver.execute_fetchall(_insert_sql(table, columns, style, len(chunk)), flat)
+
+
+# Proof hashes kept in memory: subtrees of at least 2^8 leaves (an eighth of
+# a percent of a log's hashes), at most 2^16 of them (some 15 MiB at most).
+_CACHED_LEVEL = 8
+_MAX_CACHED_HASHES = 1 << 16
 
 
 def _lock_key(did: str) -> int:
@@ -164,6 +171,8 @@ class LogStore:
         self.postgres = is_postgres(str(engine.url))
         # SQLite: point reads skip the async driver (node/store/sqlitereader.py).
         self.reader = SQLiteReader.for_url(str(engine.url))
+        # (did, level, index) -> hash of a complete subtree at level >= _CACHED_LEVEL.
+        self._upper_hashes: dict[tuple[str, int, int], bytes] = {}
 
     async def _lock(self, conn: AsyncConnection, did: str) -> None:
         if self.postgres:
@@ -443,15 +452,36 @@ class LogStore:
     async def read_hashes(self, did: str, ids: Sequence[SubtreeId]) -> list[bytes]:
         """Stored subtree hashes in the order asked. Raises LookupError if one is missing.
 
-        One statement of primary-key point lookups joined by UNION ALL: the cost
-        of a proof is per statement, and an OR of pairs would make SQLite scan.
+        The hash of a complete subtree never changes once stored, so those of
+        the upper levels (few: one per 2^8 leaves and fewer) are kept in
+        memory after their first read; the rest are read with one statement
+        of primary-key point lookups joined by UNION ALL (the cost of a proof
+        is per statement, and an OR of pairs would make SQLite scan).
         """
         if not ids:
             return []
-        unique = list(dict.fromkeys(ids))
+        found: dict[SubtreeId, bytes] = {}
+        wanted: list[SubtreeId] = []
+        for sid in dict.fromkeys(ids):
+            cached = self._upper_hashes.get((did, *sid)) if sid[0] >= _CACHED_LEVEL else None
+            if cached is None:
+                wanted.append(sid)
+            else:
+                found[sid] = cached
+        if wanted:
+            read = await self._read_stored_hashes(did, wanted)
+            found.update(read)
+            for (level, index), h in read.items():
+                if level >= _CACHED_LEVEL and len(self._upper_hashes) < _MAX_CACHED_HASHES:
+                    self._upper_hashes[did, level, index] = h
+        return self._in_order(ids, found)
+
+    async def _read_stored_hashes(
+        self, did: str, unique: Sequence[SubtreeId]
+    ) -> dict[SubtreeId, bytes]:
         if self.reader is not None:
             with contextlib.suppress(ReadFailed):
-                return self._in_order(ids, self.reader.hashes(did, unique))
+                return self.reader.hashes(did, unique)
         # Only the loop counter is formatted in; every value is a bound parameter.
         sql = " UNION ALL ".join(
             f"SELECT {n} AS k, hash FROM tree_hashes "  # noqa: S608
@@ -464,7 +494,7 @@ class LogStore:
             params[f"i{n}"] = index
         async with self.engine.connect() as conn:
             rows = (await conn.execute(text(sql), params)).all()
-        return self._in_order(ids, {unique[int(r.k)]: bytes(r.hash) for r in rows})
+        return {unique[int(r.k)]: bytes(r.hash) for r in rows}
 
     @staticmethod
     def _in_order(ids: Sequence[SubtreeId], found: dict[SubtreeId, bytes]) -> list[bytes]:

@@ -7,7 +7,7 @@ ten. After SQLAlchemy has begun the transaction and taken the append lock,
 plain asyncpg queries and writes entries, subtree hashes, checkpoint and
 head in one statement (data-modifying WITH clauses over unnested arrays).
 SQLAlchemy commits or rolls back, and projections run through it in the
-same transaction.
+same transaction (specs/08-node-api.md §7.1).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Point reads of a SQLite log through a plain sqlite3 connection (08-node-api §7.4).
+"""Point reads of SQLite logs outside the async driver (specs/08-node-api.md §7.4).
 
 Through SQLAlchemy and aiosqlite, every statement is three or four hops to
 the database thread and back, about 0.2 ms of CPU and 0.4 ms of latency

@@ -6,7 +6,8 @@ thread per statement (cursor, execute, fetch, close), each about 0.05 to
 statements of `LogStore.append_batch` through the aiosqlite connection
 under the same SQLAlchemy transaction (the sqlite3 module opens it before
 the first write, and SQLAlchemy commits or rolls it back), one trip each.
-Projections keep running through SQLAlchemy, in the same transaction.
+Projections keep running through SQLAlchemy, in the same transaction
+(specs/08-node-api.md §7.1).
 """
 
 from __future__ import annotations

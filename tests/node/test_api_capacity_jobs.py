@@ -179,9 +179,13 @@ async def test_route_then_run_a_job_at_the_nodes_own_workshops(
     big, slow = routed["ranking"]
     assert slow["estimate"]["price"]["amount"] - big["estimate"]["price"]["amount"] == 600
     check_problem(await node.request("POST", "/api/v1/jobs/route", json={"design": 1}), 422)
-    check_problem(
-        await node.request("POST", "/api/v1/jobs/route", json={**job_body, "file": "e" * 64}), 409
-    )
+    # A file the design does not hold is refused; a design not seen (yet) has no analysis yet.
+    wrong_file = {**job_body, "file": "e" * 64}
+    problem = check_problem(await node.request("POST", "/api/v1/jobs/route", json=wrong_file), 422)
+    assert problem["type"].endswith("/not-a-model")
+    unknown = {**job_body, "design": "sha256:" + "e" * 64}
+    problem = check_problem(await node.request("POST", "/api/v1/jobs/route", json=unknown), 409)
+    assert problem["type"].endswith("/no-analysis")
 
     # The member asks; the driver offers to "big"; big declines; it moves on to "slow".
     job = (await ok(await post(node, make_envelope, member, "job.request", job_body)))["id"]
@@ -269,3 +273,63 @@ async def test_route_then_run_a_job_at_the_nodes_own_workshops(
         ("big", "lapsed"),
     ]
     assert "no feasible workshop left" in view["cancel_reason"]
+
+    # Cancel after assignment is a request the workshop answers; failure is final and counts.
+    owners = {"big": owner_big, "slow": owner_slow}
+
+    async def assigned_job() -> tuple[str, str, Any]:
+        body = request_body(
+            design=design, design_log=own, file=file, deadline=now_plus(days=20), window_s=3600
+        )
+        job_id = (await ok(await post(node, make_envelope, member, "job.request", body)))["id"]
+        view = await wait_job(node, job_id, lambda v: v["state"] == "offered", "an offer")
+        live = view["offers"][-1]
+        shop = live["workshop"]
+        await ok(
+            await post(
+                node,
+                make_envelope,
+                owners[shop],
+                "job.accept",
+                answer(job_id, node, shop, live["id"]),
+            )
+        )
+        await wait_job(node, job_id, lambda v: v["state"] == "accepted", "the assignment")
+        return job_id, shop, owners[shop]
+
+    job3, shop3, owner3 = await assigned_job()
+    progress = {"job": job3, "job_log": own, "workshop": shop3}
+    await ok(
+        await post(
+            node, make_envelope, owner3, "job.status", {**progress, "status": "in_production"}
+        )
+    )
+    # The assigned workshop's machine hours now count as committed.
+    routed = await ok(await node.request("POST", "/api/v1/jobs/route", json=quick))
+    committed = {r["workshop"]: r["track"]["committed_hours"] for r in routed["ranking"]}
+    assert committed[shop3] != "0.000"
+    await ok(
+        await post(node, make_envelope, member, "job.cancel", {"job": job3, "reason": "not needed"})
+    )
+    view = await wait_job(node, job3, lambda v: v["cancel_requested"], "the cancel request")
+    assert view["state"] == "in_production"
+    await ok(
+        await post(node, make_envelope, owner3, "job.status", {**progress, "status": "cancelled"})
+    )
+    view = await wait_job(node, job3, lambda v: v["state"] == "cancelled", "the cancellation")
+    assert view["cancel_reason"] == "not needed"
+
+    job4, shop4, owner4 = await assigned_job()
+    await ok(
+        await post(
+            node,
+            make_envelope,
+            owner4,
+            "job.status",
+            {"job": job4, "job_log": own, "workshop": shop4, "status": "failed", "note": "warped"},
+        )
+    )
+    await wait_job(node, job4, lambda v: v["state"] == "failed", "the failure")
+    routed = await ok(await node.request("POST", "/api/v1/jobs/route", json=quick))
+    tracks = {r["workshop"]: r["track"] for r in routed["ranking"]}
+    assert tracks[shop4]["failed"] == 1

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy.exc import OperationalError
 
 from node.logservice import LogService
 from node.store import LogStore, create_engine, migrate
@@ -241,3 +242,25 @@ def test_prepare_leaf_refuses_what_does_not_verify() -> None:
     assert LogService.prepare_leaf(tampered) is None
     assert LogService.prepare_leaf(b"{}") is None
     assert LogService.prepare_leaf(b"\xff") is None
+
+
+async def test_upper_subtree_hashes_are_served_from_memory_once_read(tmp_path: Path) -> None:
+    store, leaves = await _filled_store(tmp_path, 299)  # 300 leaves: one complete 2^8 subtree
+    size = len(leaves)
+    memory = MemoryHashStore([leaf_hash(leaf) for leaf in leaves])
+    ids = inclusion_subtrees(270, size)
+    assert (8, 0) in ids
+    expected = list(memory.read_hashes(ids))
+    assert await store.read_hashes(NODE.did, ids) == expected
+    # With the database gone, the upper subtree still answers; the others cannot.
+    if store.reader is not None:
+        store.reader.close()
+    store.reader = None
+    await store.engine.dispose()
+    store.engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'gone' / 'node.db'}")
+    try:
+        assert await store.read_hashes(NODE.did, [(8, 0)]) == list(memory.read_hashes([(8, 0)]))
+        with pytest.raises(OperationalError):  # the database cannot be opened
+            await store.read_hashes(NODE.did, [(0, 3)])
+    finally:
+        await store.engine.dispose()

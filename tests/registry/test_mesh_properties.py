@@ -8,11 +8,14 @@ by the code under test.
 
 from __future__ import annotations
 
+import io
 import struct
 from decimal import Decimal
 from fractions import Fraction
 
+import numpy as np
 import pytest
+import trimesh
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -155,3 +158,36 @@ def test_a_3mf_unit_overrides_the_size_rules() -> None:
     verdict = units_verdict(("20.000", "20.000", "20.000"), "mm", "centimeter")
     assert (verdict.plausible, verdict.suggested) == (False, None)
     assert units_verdict(("20.000", "20.000", "20.000"), "mm", "millimeter").plausible
+
+
+@settings(max_examples=40, deadline=None)
+@given(soups)
+def test_oriented_box_is_trimeshs(triangles: list[tuple[tuple[float, float, float], ...]]) -> None:
+    """registry.mesh builds the hull itself (for speed); the box must be trimesh's own."""
+    data = stl(triangles)
+    try:
+        figures = analyse(data, "soup.stl", units="mm")
+    except MeshError:
+        return
+    raw = trimesh.load(io.BytesIO(data), file_type="stl", process=False)
+    mesh = trimesh.Trimesh(vertices=raw.vertices, faces=raw.faces, process=True)
+    with np.errstate(divide="ignore", invalid="ignore"):  # flat soups: trimesh divides by 0
+        expected = sorted(mesh.bounding_box_oriented.primitive.extents, reverse=True)
+    for ours, theirs in zip(figures.obb_mm, expected, strict=True):
+        exact = Fraction(theirs)
+        assert abs(Fraction(Decimal(ours)) - exact) <= Fraction(1, 2000) + abs(exact) / 10**9
+
+
+def test_a_large_smooth_mesh_gets_a_true_tight_box_quickly() -> None:
+    """Over 20,000 vertices the box is oriented from a sample and sized on every vertex."""
+    sphere = trimesh.creation.icosphere(subdivisions=6, radius=50.0)  # 40,962 vertices
+    data = sphere.export(file_type="stl")
+    figures = analyse(data, "sphere.stl", units="mm")
+    assert figures.vertices == len(sphere.vertices)
+    obb = [Decimal(x) for x in figures.obb_mm]
+    # A ball of radius 50 needs a box of 100 on every side; the icosphere's
+    # vertices lie on the ball, so no side is above 100 or much below it.
+    assert all(Decimal("99.5") <= x <= Decimal("100.000") for x in obb), obb
+    # The box holds every vertex: no vertex is farther than the half-diagonal.
+    half_diagonal = (sum(x * x for x in obb) ** Decimal("0.5")) / 2
+    assert float(half_diagonal) >= float(np.linalg.norm(sphere.vertices, axis=1).max()) - 1e-3

@@ -125,6 +125,14 @@ async def publish_from_outside(node_url: str, member: AgentKey, stl: bytes, name
     return design_id
 
 
+# The elements whose content sticks out of them (for the message of a failure).
+WIDEST = """() => [document.documentElement.scrollWidth, Array.from(document.querySelectorAll('*'))
+    .filter((el) => el.scrollWidth > el.clientWidth + 1
+        && getComputedStyle(el).overflowX === 'visible')
+    .slice(0, 12).map((el) => el.tagName + '.' + el.className + '#' + el.id + ':'
+        + el.scrollWidth + '/' + el.clientWidth)]"""
+
+
 def test_every_page_fits_a_phone(web_node, make_ui):
     member = AgentKey.from_seed(hashlib.sha256(b"web pages member").digest())
     ui = make_ui(web_node, viewport={"width": 360, "height": 740})
@@ -159,10 +167,20 @@ def test_every_page_fits_a_phone(web_node, make_ui):
     for name, path in pages.items():
         ui.goto(path)
         ui.page.wait_for_load_state("networkidle")
+        if name == "design":  # with the analysis, once the node has made it
+            ui.page.locator("#analysis section.analysis").wait_for(timeout=90_000)
         width = ui.page.evaluate("document.documentElement.scrollWidth")
-        assert width <= 360, f"{path} is {width} px wide on a 360 px screen"
+        wide = ui.page.evaluate(WIDEST)
+        assert width <= 360, f"{path} is {width} px wide on a 360 px screen: {wide}"
         ui.shot(f"phone-{name}")
     assert ui.page.locator("h1").text_content() == "Not found"
+
+    # A query the node refuses (400, parameter fits) is shown next to its filter, kept.
+    ui.goto("/ui/designs?fits=as-big-as-a-house")
+    fits = ui.page.get_by_label("Fits in (mm)")
+    ui.page.locator("#f-fits[aria-invalid=true]").wait_for()
+    assert fits.input_value() == "as-big-as-a-house"
+    assert "220x220x250" in ui.page.locator("#f-fits-error").text_content()
     check_traffic(ui, [])
 
 
@@ -183,7 +201,7 @@ def test_publish_refusal_keeps_the_form(web_node, make_ui):
     ui.goto("/ui/publish")
     ui.page.get_by_label("Title").fill("Non-commercial plate")
     ui.page.get_by_label("Licence (SPDX identifier)").fill("CC-BY-NC-4.0")
-    ui.page.get_by_label("Files").set_input_files(str(stl))
+    ui.page.locator("#files").set_input_files(str(stl))
     ui.page.get_by_label("Processes").fill("fdm")
     size_before = run_async(web_node.get_json("/healthz"))["log_size"]
     ui.page.get_by_role("button", name="Upload, sign and publish").click()
@@ -269,7 +287,7 @@ def test_publish_form_checks_units_before_publishing(web_node, make_ui):
     # The corpus README: ADIS16480.STL is in metres (0.044 m wide); declared mm it is tiny.
     sensor = corpus("meshes/ADIS16480.STL")
     ui.goto("/ui/publish")
-    ui.page.get_by_label("Files").set_input_files(str(sensor))
+    ui.page.locator("#files").set_input_files(str(sensor))
     check = ui.page.locator("#file-0-check")
     ui.page.locator("#file-0-check[data-plausible=false]").wait_for()
     assert "Units warning" in check.text_content()

@@ -152,7 +152,7 @@ def publish_plate(ui: UI, did: str) -> str:
     ui.page.get_by_label("Title").fill("Switch Mounting Plate (GoPro compatible)")
     ui.page.get_by_label("Summary").fill("Mounts an accessibility switch on GoPro mounts.")
     ui.page.get_by_label("Authors").fill(f"Anna Millbourn\nMe <{did}>")
-    ui.page.get_by_label("Files").set_input_files(str(plate))
+    ui.page.locator("#files").set_input_files(str(plate))
     ui.page.get_by_label(f"Units of {plate.name}").select_option("mm")
     ui.page.get_by_label("Processes").fill("fdm")
     ui.page.get_by_label("Materials").fill("pla, petg")
@@ -333,7 +333,10 @@ def test_member_story(web_node, make_ui):
     # its inclusion proofs and checkpoint signatures checked here, in the browser.
     ui.goto("/ui/ledger")
     ui.page.locator("#policies li").first.wait_for()
-    assert '"workshop_bp":7000' in ui.page.locator("#policies").text_content()
+    policy = ui.page.locator("#policies").text_content()
+    assert "70 % to the workshop" in policy
+    assert "20 % to the designers" in policy
+    assert "10 % to the commons fund" in policy
     ui.page.get_by_label("Effort (quantity)").fill("2.5")
     ui.page.get_by_label("Note").fill("designed the mount")
     ui.page.get_by_role("button", name="Sign and record").click()
@@ -365,6 +368,14 @@ def test_job_story(web_node, make_ui):
     # votes in it): 70 % to the workshop, 20 % to the designers, 10 % to the commons.
     run_async(adopt_policy(web_node.url, voters, closes_in_s=6))
     set_up_workshop(ui, did)
+    # A second offer the routing must leave out (PETG only), with its reasons.
+    ui.goto(f"/ui/workshops/{ui.node.did}/atelier")
+    ui.page.get_by_label("Offer id").fill("petg-prints")
+    ui.page.locator("#o-processes").fill("fdm")
+    ui.page.locator("#o-materials").fill("petg")
+    ui.page.get_by_label("Serves countries").fill("FR")
+    ui.page.get_by_role("button", name="Sign and publish offer").click()
+    ui.page.locator("#offers li[data-offer=petg-prints]").wait_for()
     design_id = publish_plate(ui, did)
 
     # The gallery shows its thumbnail once the node has analysed the mesh.
@@ -395,6 +406,9 @@ def test_job_story(web_node, make_ui):
     ranked.wait_for()
     assert "score" in ranked.text_content()
     assert "Why:" in ranked.text_content()
+    left_out = ui.page.locator("#excluded li", has_text="offer petg-prints")
+    assert "pla" in left_out.text_content().split(":", 1)[1]  # the reason names the material
+    assert ui.page.locator("#ranking li").count() == 1
     ui.shot("job-routing")
     ui.page.get_by_role("button", name="Sign and request").click()
     ui.page.wait_for_url("**/ui/jobs/sha256:*")

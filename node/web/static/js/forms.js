@@ -70,7 +70,8 @@ export function showProblem(form, error, fallbackField = null) {
     error instanceof ApiError
       ? error.problem
       : { title: error instanceof NotSignedIn ? "Not signed in" : "Error", detail: error.message, field: error.field };
-  const field = fieldFor(form, problem.field) || fieldFor(form, fallbackField);
+  // `field` names a place in a record or body; query problems name the `parameter`.
+  const field = fieldFor(form, problem.field || problem.parameter) || fieldFor(form, fallbackField);
   const top = formSlot(form);
   top.hidden = false;
   const message = describe(problem);

@@ -64,9 +64,10 @@ function showAnalysis(d) {
       const f = a.figures || {};
       const file = byHash.get(a.file);
       const verdict = f.units_verdict || {};
-      const extra = Object.entries(a).filter(
-        ([k, v]) => !["file", "figures", "thumbnail"].includes(k) && (typeof v !== "object" || v === null),
-      );
+      // Who analysed it and whether this node agrees (specs/04a-mesh-analysis.md §9);
+      // the rest of the analysis record is in the log.
+      const LABELS = { log: "Analysed by the log of", agreement: "This node's check", detail: "Detail" };
+      const extra = Object.entries(a).filter(([k, v]) => k in LABELS && v !== null && v !== "");
       return h(
         "section",
         { class: "analysis", "aria-label": `Analysis of ${file ? file.name : a.file}` },
@@ -85,7 +86,7 @@ function showAnalysis(d) {
           ...fact("Triangles", String(f.triangles ?? "—")),
           ...fact("Bodies", String(f.bodies ?? "—")),
           ...fact("Declared units", f.units || "—"),
-          ...extra.flatMap(([k, v]) => fact(k.replace(/_/g, " "), typeof v === "string" && v.startsWith("did:key:") ? h("code", { title: v }, shortDid(v)) : String(v))),
+          ...extra.flatMap(([k, v]) => fact(LABELS[k], typeof v === "string" && v.startsWith("did:key:") ? h("code", { title: v }, shortDid(v)) : String(v))),
         ),
       );
     }),

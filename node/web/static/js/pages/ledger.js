@@ -128,6 +128,23 @@ async function showDistributions() {
   }
 }
 
+const percent = (bp) => `${(bp / 100).toLocaleString("en", { maximumFractionDigits: 2 })} %`;
+
+/** A policy in words (specs/07-ledger.md §3): shares in basis points of each payment. */
+function policyText(p) {
+  const named = (p.named || []).map((n) => `${percent(n.bp)} to ${n.label} (${shortDid(n.agent)})`);
+  return h(
+    "span",
+    { class: "policy" },
+    [
+      `${percent(p.workshop_bp)} to the workshop`,
+      `${percent(p.designers_bp)} to the designers along the derivation chain (each generation back weighs ${percent(p.decay_bp)} of the one after it, ${p.max_generations} generation${p.max_generations === 1 ? "" : "s"} at most)`,
+      `${percent(p.commons_bp)} to the commons fund ${shortDid(p.commons_fund)}${p.commons_fund === nodeDid ? " (this node)" : ""}`,
+      ...named,
+    ].join("; ") + `; payments in ${p.currencies.join(", ")}.`,
+  );
+}
+
 async function showPolicies() {
   const container = $("#policies");
   try {
@@ -138,8 +155,8 @@ async function showPolicies() {
     }
     container.replaceChildren(
       h("ul", {}, policies.map((p) =>
-        h("li", {}, `Version ${p.version}, adopted by decision `, h("a", { href: `/ui/proposals/${p.decision}` }, h("code", {}, `${p.decision.slice(0, 15)}…`)), ` (${formatDate(p.created)}): `,
-          h("code", { class: "wrap" }, JSON.stringify(p.policy))),
+        h("li", { dataset: { version: p.version } }, `Version ${p.version}, adopted by decision `, h("a", { href: `/ui/proposals/${p.decision}` }, h("code", {}, `${p.decision.slice(0, 15)}…`)), ` (${formatDate(p.created)}): `,
+          policyText(p.policy)),
       )),
     );
   } catch (error) {
