@@ -25,25 +25,18 @@ import os
 import platform
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import scipy
 import trimesh
 
+from node.corpus import corpus_dir
 from registry.mesh import analyse, analyse_mesh
 from registry.thumbnail import render_png
 
 __all__ = ["run"]
 
-SWITCH_PLATE = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "corpus"
-    / "designs"
-    / "switch-plate-gopro"
-    / "Switch_Plate_GoPro_Compatible.stl"
-)
+SWITCH_PLATE = corpus_dir() / "designs" / "switch-plate-gopro" / "Switch_Plate_GoPro_Compatible.stl"
 TRIANGLES = int(os.environ.get("FABCOMMONS_BENCH_MESH_TRIANGLES", "1000000"))
 REPEATS = int(os.environ.get("FABCOMMONS_BENCH_MESH_REPEATS", "3"))
 COMMAND = "make bench ARGS=mesh  # = .venv/bin/python -m bench.run mesh"

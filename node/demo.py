@@ -35,6 +35,7 @@ from rich.table import Table
 
 from node.client import NodeClient
 from node.clock import utc_now
+from node.corpus import corpus_dir
 from node.verifylog import verify_remote_log
 from protocol.checkpoint import (
     ALG_COSIGNATURE_V1,
@@ -204,7 +205,7 @@ async def _view(node: DemoNode, nodes: list[DemoNode]) -> Table:
     return table
 
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+CORPUS = corpus_dir()
 SWITCH_PLATE = CORPUS / "designs" / "switch-plate-gopro"
 _ID = re.compile(r"(sha256:[0-9a-f]{64})")
 WAIT_S = 60.0

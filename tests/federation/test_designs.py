@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fednet import FedNet, FedNode, federate, wait_for
 
 from node.client import NodeClient
+from node.corpus import corpus_dir
 from protocol.keys import AgentKey
 from protocol.records import Record, format_time
 from protocol.signing import sign
@@ -26,9 +26,7 @@ from registry.okh import read_manifest
 
 pytestmark = pytest.mark.slow
 
-SWITCH = (
-    Path(__file__).resolve().parents[3] / "shared" / "corpus" / "designs" / "switch-plate-gopro"
-)
+SWITCH = corpus_dir() / "designs" / "switch-plate-gopro"
 
 
 async def publish_switch_plate(node: FedNode, member: AgentKey) -> tuple[str, dict[str, str]]:

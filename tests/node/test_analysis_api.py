@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import struct
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,11 +19,12 @@ import trimesh
 from node.analysis import ANALYSIS_LIMITS, AnalysisLimits
 from node.app import create_app
 from node.config import load_config
+from node.corpus import corpus_dir
 from node.httpsig import sign_request_headers
 from node.setup import init_node
 from protocol.keys import AgentKey
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+CORPUS = corpus_dir()
 SWITCH_PLATE = CORPUS / "designs" / "switch-plate-gopro" / "Switch_Plate_GoPro_Compatible.stl"
 CUBE = CORPUS / "meshes" / "unit_cube.STL"
 PATH = "/api/v1/meshes/analyse"

@@ -15,7 +15,6 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import trimesh
@@ -23,12 +22,13 @@ from pngcheck import decode_png
 
 from node.analysis import ANALYSIS_STORE
 from node.appkeys import LOG
+from node.corpus import corpus_dir
 from protocol.keys import AgentKey
 from protocol.records import Record
 from protocol.signing import envelope_from_leaf, sign
 from registry.designs import Author, Design, DesignFile
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+CORPUS = corpus_dir()
 SWITCH_PLATE = CORPUS / "designs" / "switch-plate-gopro" / "Switch_Plate_GoPro_Compatible.stl"
 CREATED = "2025-06-01T12:00:00Z"
 

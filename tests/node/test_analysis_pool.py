@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 
 from node.analysis import AnalysisLimitExceeded, AnalysisLimits, AnalysisPool
+from node.corpus import corpus_dir
 from registry.figures import MeshError
 
-CUBE = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "meshes" / "unit_cube.STL"
+CUBE = corpus_dir() / "meshes" / "unit_cube.STL"
 
 
 def soup(triangles: int, seed: int = 1) -> bytes:

@@ -12,16 +12,16 @@ import hashlib
 import io
 import tomllib
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 import trimesh
 
 from node.api.designs import fits_in
+from node.corpus import corpus_dir
 from registry.okh import read_manifest
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+CORPUS = corpus_dir()
 SWITCH = CORPUS / "designs" / "switch-plate-gopro"
 SQLITE = pytest.mark.parametrize("backend", ["sqlite"])
 

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 
 from node.cli import main
+from node.corpus import corpus_dir
 from protocol.keys import save_key
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+CORPUS = corpus_dir()
 SWITCH = CORPUS / "designs" / "switch-plate-gopro"
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
 

@@ -21,9 +21,10 @@ import numpy as np
 import pytest
 import trimesh
 
+from node.corpus import corpus_dir
 from registry.mesh import MeshError, MeshFigures, analyse
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+CORPUS = corpus_dir()
 MESHES = CORPUS / "meshes"
 SWITCH_PLATE = CORPUS / "designs" / "switch-plate-gopro" / "Switch_Plate_GoPro_Compatible.stl"
 

@@ -15,13 +15,13 @@ import struct
 import time
 import zipfile
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
+from node.corpus import corpus_dir
 from registry.mesh import MeshError, MeshLimits, analyse
 
-MESHES = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "meshes"
+MESHES = corpus_dir() / "meshes"
 
 
 def binary_stl(triangles: int, declared: int | None = None, header: bytes = b"") -> bytes:

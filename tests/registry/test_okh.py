@@ -16,11 +16,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from node.corpus import corpus_dir
 from registry.designs import Author, Design
 from registry.licences import LicenceRefused
 from registry.okh import MAX_MANIFEST_BYTES, ManifestError, export_losh, read_manifest
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+CORPUS = corpus_dir()
 SWITCH = CORPUS / "designs" / "switch-plate-gopro"
 UPSTREAM = "https://github.com/makersmakingchange/Switch-Mounting-Plate-GoPro-Compatible"
 STL = "Switch_Plate_GoPro_Compatible.stl"

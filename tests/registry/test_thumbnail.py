@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 from pngcheck import decode_png
 
+from node.corpus import corpus_dir
 from registry.mesh import analyse_mesh
 from registry.thumbnail import ThumbnailStyle, render_png
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+CORPUS = corpus_dir()
 SWITCH_PLATE = CORPUS / "designs" / "switch-plate-gopro" / "Switch_Plate_GoPro_Compatible.stl"
 
 
