@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import gc
 import logging
 import sys
 from collections.abc import Sequence
@@ -54,18 +53,6 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _freeze_startup_objects(app: object) -> None:
-    """Keep what startup made (modules, the app, its stores) out of every later collection.
-
-    Those objects live as long as the process, yet each full collection
-    would scan them all; a follower catching up allocates enough to cause
-    several full collections per 10,000 entries. Runs after every cleanup
-    context has started.
-    """
-    gc.collect()
-    gc.freeze()
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
@@ -74,7 +61,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = load_config(Path(args.data), host=args.host, port=args.port)
     _configure_logging(args.log_level)
     app = create_app(config)
-    app.on_startup.append(_freeze_startup_objects)
     web.run_app(
         app,
         host=config.host,

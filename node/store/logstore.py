@@ -103,6 +103,7 @@ _HASH_COLUMNS = (tree_hashes.name, ("log_did", "level", "idx", "hash"))
 # SQLite's default limit on bound variables per statement: 32766 since 3.32,
 # 999 before. Few, large statements matter (see _insert_rows).
 _SQLITE_MAX_VARIABLES = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
+_ROWS_PER_STATEMENT = 512
 
 
 @functools.lru_cache(maxsize=64)
@@ -126,12 +127,12 @@ async def _insert_rows(
 ) -> None:
     """Insert plain tuples through the driver, skipping SQLAlchemy's per-row processing.
 
-    SQLite gets as many rows per statement as its variable limit allows, each
-    statement in one trip to aiosqlite's thread (in the transaction
-    SQLAlchemy opened): that thread gives up the GIL for each step of the
-    engine and must take it back from the event loop's thread, which may be
-    busy verifying the next batch (up to the 5 ms switch interval each
-    time), so one step per thousands of rows rather than one per row.
+    SQLite gets hundreds of rows per statement, each statement in one trip
+    to aiosqlite's thread (in the transaction SQLAlchemy opened): that
+    thread gives up the GIL for each step of the engine and must take it
+    back from the event loop's thread, which may be busy authorising the
+    next batch (up to the 5 ms switch interval each time), so one step per
+    hundreds of rows rather than one per row.
     PostgreSQL gets asyncpg's executemany, which pipelines the rows.
     """
     table, columns = table_columns
@@ -140,11 +141,28 @@ async def _insert_rows(
         await conn.exec_driver_sql(_insert_sql(table, columns, style, 1), list(rows))
         return
     driver: Any = (await conn.get_raw_connection()).driver_connection
-    per = _SQLITE_MAX_VARIABLES // len(columns)
-    for at in range(0, len(rows), per):
-        chunk = rows[at : at + per]
-        flat = tuple(itertools.chain.from_iterable(chunk))
-        await driver.execute_fetchall(_insert_sql(table, columns, style, len(chunk)), flat)
+    at = 0
+    for count in _statement_sizes(len(rows), _SQLITE_MAX_VARIABLES // len(columns)):
+        flat = tuple(itertools.chain.from_iterable(rows[at : at + count]))
+        await driver.execute_fetchall(_insert_sql(table, columns, style, count), flat)
+        at += count
+
+
+def _statement_sizes(total: int, most: int) -> list[int]:
+    """Rows per statement: full statements, then the rest in powers of two.
+
+    The driver keeps every distinct statement it prepared (128 per
+    connection), and one of thousands of rows takes megabytes: so only a
+    few shapes, each at most _ROWS_PER_STATEMENT rows.
+    """
+    full = min(most, _ROWS_PER_STATEMENT)
+    sizes = [full] * (total // full)
+    rest = total % full
+    while rest:
+        part = 1 << (rest.bit_length() - 1)
+        sizes.append(part)
+        rest -= part
+    return sizes
 
 
 # Proof hashes kept in memory: subtrees of at least 2^8 leaves (an eighth of

@@ -414,3 +414,17 @@ async def test_a_cancelled_round_leaves_whole_batches(store: LogStore) -> None:
     result = await _sync(store, Source(LEAVES), batch=50)
     assert result.size == SIZE
     assert (await _stored(store))[1] == LEAVES
+
+
+def test_inserts_use_few_statement_shapes() -> None:
+    """The driver keeps each distinct statement it prepared: their shapes must stay few."""
+    from node.store.logstore import _statement_sizes
+
+    shapes: set[int] = set()
+    for total in range(0, 9000, 7):
+        for most in (4681, 8191, 142):
+            sizes = _statement_sizes(total, most)
+            assert sum(sizes) == total
+            assert all(0 < n <= min(most, 512) for n in sizes)
+            shapes.update(sizes)
+    assert len(shapes) <= 12
