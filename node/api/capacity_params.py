@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from node.api.params import bad
 from node.auth import read_limited_body
 from node.problems import Problem
 from protocol.canonical import parse
@@ -43,10 +44,6 @@ DID_SCHEMA: dict[str, Any] = {
     "pattern": "^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]{44}$",
 }
 ID_SCHEMA: dict[str, Any] = {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}
-
-
-def bad(detail: str, parameter: str) -> Problem:
-    return Problem(400, "bad-parameter", "Bad parameter", detail, parameter=parameter)
 
 
 def int_param(request: web.Request, name: str, *, default: int, minimum: int, maximum: int) -> int:

@@ -22,6 +22,7 @@ from node import analysis as mesh_analysis
 from node.api.oas import DID as _DID_PARAM
 from node.api.oas import errors as _errors
 from node.api.oas import json_response as _json
+from node.api.params import bad
 from node.api.records import PRE_APPEND_CHECKS
 from node.appkeys import BLOBS, CONFIG, LOG, PEERS, STORE
 from node.designblobs import BlobFetcher
@@ -68,16 +69,12 @@ _FITS_RE = re.compile(
 )
 
 
-def _bad(detail: str, parameter: str) -> Problem:
-    return Problem(400, "bad-parameter", "Bad parameter", detail, parameter=parameter)
-
-
 def _int_param(request: web.Request, name: str, default: int, maximum: int, minimum: int) -> int:
     text = request.query.get(name)
     if text is None:
         return default
     if not text.isdigit() or len(text) > 6 or not minimum <= int(text) <= maximum:
-        raise _bad(f"{name} must be an integer from {minimum} to {maximum}", name)
+        raise bad(f"{name} must be an integer from {minimum} to {maximum}", name)
     return int(text)
 
 
@@ -88,18 +85,18 @@ def _did_param(request: web.Request, name: str) -> str | None:
     try:
         public_key_from_did(text)
     except InvalidKey as exc:
-        raise _bad(f"{name} must be a did:key", name) from exc
+        raise bad(f"{name} must be a did:key", name) from exc
     return text
 
 
 def _many(request: web.Request, name: str, *, max_len: int, slug: bool) -> tuple[str, ...]:
     values = request.query.getall(name, [])
     if len(values) > 8:
-        raise _bad(f"at most 8 {name} filters", name)
+        raise bad(f"at most 8 {name} filters", name)
     for value in values:
         if not 0 < len(value) <= max_len or (slug and not _SLUG_RE.fullmatch(value)):
             what = "a lowercase slug" if slug else "text"
-            raise _bad(f"{name} must be {what} of 1 to {max_len} characters", name)
+            raise bad(f"{name} must be {what} of 1 to {max_len} characters", name)
     return tuple(values)
 
 
@@ -109,28 +106,28 @@ def _fits(request: web.Request) -> tuple[Decimal, Decimal, Decimal] | None:
         return None
     match = _FITS_RE.fullmatch(text)
     if match is None:
-        raise _bad("fits must be a box in mm, e.g. 220x220x250", "fits")
+        raise bad("fits must be a box in mm, e.g. 220x220x250", "fits")
     box = sorted((Decimal(g) for g in match.groups()), reverse=True)
     if box[2] <= 0:
-        raise _bad("fits must have positive sides", "fits")
+        raise bad("fits must have positive sides", "fits")
     return box[0], box[1], box[2]
 
 
 def _query(request: web.Request) -> DesignQuery:
     unknown = sorted(set(request.query) - _QUERY_KEYS)
     if unknown:
-        raise _bad(
+        raise bad(
             f"unknown parameter {unknown[0]}; known: {', '.join(sorted(_QUERY_KEYS))}", unknown[0]
         )
     text = request.query.get("q", "")
     if len(text) > 200:
-        raise _bad("q must be at most 200 characters", "q")
+        raise bad("q must be at most 200 characters", "q")
     words = tuple(dict.fromkeys(text.split()))
     if len(words) > 8:
-        raise _bad("q may hold at most 8 words", "q")
+        raise bad("q may hold at most 8 words", "q")
     licence = request.query.get("license")
     if licence is not None and not is_spdx_id(licence):
-        raise _bad("license must be an SPDX licence identifier", "license")
+        raise bad("license must be an SPDX licence identifier", "license")
     return DesignQuery(
         words=words,
         processes=_many(request, "process", max_len=48, slug=True),
@@ -247,7 +244,7 @@ async def _search_fitting(
 def _design_id(request: web.Request) -> str:
     design_id = request.match_info["id"]
     if not is_record_id(design_id):
-        raise _bad("a design id is sha256:<64 lowercase hex>", "id")
+        raise bad("a design id is sha256:<64 lowercase hex>", "id")
     return design_id
 
 

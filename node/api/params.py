@@ -8,9 +8,14 @@ from aiohttp import web
 
 from node.problems import Problem
 
-__all__ = ["query_int"]
+__all__ = ["bad", "query_int"]
 
 _DIGITS = re.compile(r"0|[1-9][0-9]{0,17}")
+
+
+def bad(detail: str, parameter: str) -> Problem:
+    """The 400 problem for one bad query or path parameter, naming it."""
+    return Problem(400, "bad-parameter", "Bad parameter", detail, parameter=parameter)
 
 
 def query_int(request: web.Request, name: str, *, default: int | None = None) -> int:

@@ -31,10 +31,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from node.projections import ProjectedEntry, register_projector
+from node.store.database import insert_ignore
 from node.store.schema import entries, logs, metadata
 from protocol.did import Did
 from registry.analysis import DesignAnalysis
@@ -127,11 +127,6 @@ class CheckDue:
     figures: MeshFigures
 
 
-def _insert_ignore(conn: AsyncConnection, table: Table) -> Any:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
-
-
 def _model_files(body: Any) -> list[tuple[str, str, str]]:
     """(sha256, name, units) of a design body's model files, read defensively."""
     files = body.get("files", []) if isinstance(body, dict) else []
@@ -179,7 +174,7 @@ async def project_analyses(conn: AsyncConnection, batch: Sequence[ProjectedEntry
         body = entry.body
         assert isinstance(body, DesignAnalysis)
         await conn.execute(
-            _insert_ignore(conn, design_analyses).values(
+            insert_ignore(conn, design_analyses).values(
                 log_did=entry.log,
                 idx=entry.index,
                 record_id=entry.record_id,
@@ -204,7 +199,7 @@ async def project_analyses(conn: AsyncConnection, batch: Sequence[ProjectedEntry
 async def _queue_tasks(conn: AsyncConnection, entry: ProjectedEntry) -> None:
     for sha, name, units in _model_files(entry.record.body):
         await conn.execute(
-            _insert_ignore(conn, analysis_tasks).values(
+            insert_ignore(conn, analysis_tasks).values(
                 design=entry.record_id,
                 file=sha,
                 filename=name[:255],
@@ -229,7 +224,7 @@ async def _queue_check(conn: AsyncConnection, entry: ProjectedEntry, body: Desig
         state = "unverified"
         detail = "the analysing log has no design with this model file"
     await conn.execute(
-        _insert_ignore(conn, analysis_checks).values(
+        insert_ignore(conn, analysis_checks).values(
             record_id=entry.record_id,
             log_did=entry.log,
             design=body.design,

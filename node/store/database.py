@@ -9,10 +9,12 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy import Table, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.dml import Insert
 
-__all__ = ["create_engine", "is_postgres", "migrate", "migrate_sync"]
+__all__ = ["create_engine", "insert_ignore", "is_postgres", "migrate", "migrate_sync"]
 
 logger = logging.getLogger(__name__)
 _MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -20,6 +22,18 @@ _MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 def is_postgres(url: str) -> bool:
     return url.startswith("postgresql")
+
+
+def insert_ignore(conn: AsyncConnection, table: Table) -> Insert:
+    """INSERT that skips rows whose key is stored already, in the connection's dialect.
+
+    For projections: two transactions may store the same entry at once (an
+    own append and a peer's sync); a duplicate is not an error and must not
+    abort the log's commit.
+    """
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement: Insert = dialect.insert(table).on_conflict_do_nothing()
+    return statement
 
 
 def create_engine(url: str) -> AsyncEngine:

@@ -28,12 +28,12 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Select
 
 from node.projections import ProjectedEntry, register_projector
 from node.store.analyses import design_analyses
+from node.store.database import insert_ignore
 from node.store.schema import metadata
 from protocol.did import Did
 from protocol.records import RecordId
@@ -135,13 +135,6 @@ class DesignQuery:
     offset: int = 0
 
 
-def _insert_ignoring_duplicates(conn: AsyncConnection, table: Table) -> Any:
-    # Two transactions may store the same design at once (own append, peer
-    # sync): a duplicate is not an error, and must not abort the log commit.
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
-
-
 def _search_text(design: Design) -> str:
     parts = [
         design.title,
@@ -220,7 +213,7 @@ async def project_designs(conn: AsyncConnection, entries: Sequence[ProjectedEntr
         (design_terms, terms),
     ):
         if values:
-            await conn.execute(_insert_ignoring_duplicates(conn, table), values)
+            await conn.execute(insert_ignore(conn, table), values)
 
 
 def _stored(row: Any) -> StoredDesign:
