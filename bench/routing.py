@@ -46,6 +46,7 @@ from registry.routing import Candidate, PartFigures, TrackRecord, route
 
 __all__ = ["run"]
 
+COMMAND = "make bench ARGS=routing  # = .venv/bin/python -m bench.run routing"
 NOW = datetime(2030, 3, 2, 12, 0, tzinfo=UTC)
 PROCESSES = ("fdm", "sla", "sls", "cnc-milling")
 MATERIALS = ("pla", "petg", "abs", "resin", "nylon", "aluminium")
@@ -287,6 +288,9 @@ def run() -> str:
         f"Routing time is {figures['route'] / figures['read_warm']:.2f}× the warm read "
         f"and {figures['route'] / figures['read_cold']:.2f}× the cold read. "
         f"{figures['feasible']} offers were feasible; the exclusions by reason: {reasons}.",
+        "",
+        f"Command: `{COMMAND}` (FABCOMMONS_BENCH_LOGS and FABCOMMONS_BENCH_OFFERS_PER_LOG "
+        "set the sizes)",
     ]
     return "\n".join(lines) + "\n"
 

@@ -167,8 +167,8 @@ def fits_in(figures: Sequence[tuple[str, Any]], box: tuple[Decimal, Decimal, Dec
     return all(all(s <= m for s, m in zip(b, box, strict=True)) for b in boxes if b is not None)
 
 
-async def _thumbnail(request: web.Request, design_id: str) -> str | None:
-    for item in await request.app[ANALYSES].for_design(design_id):
+def _first_thumbnail(analyses: list[dict[str, Any]]) -> str | None:
+    for item in analyses:
         url = item.get("thumbnail")
         if isinstance(url, str):
             return url
@@ -210,7 +210,8 @@ async def list_designs(request: web.Request) -> web.Response:
     else:
         page, more = await _search_fitting(request, query, box)
         total = None
-    items = [_summary(s, await _thumbnail(request, s.record_id)) for s in page]
+    thumbnails = await request.app[ANALYSES].thumbnails([s.record_id for s in page])
+    items = [_summary(s, thumbnails.get(s.record_id)) for s in page]
     return web.json_response(
         {
             "designs": items,
@@ -280,7 +281,7 @@ async def get_design(request: web.Request) -> web.Response:
     analyses = await request.app[ANALYSES].for_design(design_id)
     return web.json_response(
         {
-            **_summary(stored, await _thumbnail(request, design_id)),
+            **_summary(stored, _first_thumbnail(analyses)),
             "identity": stored.identity,
             "description": design.description,
             "upstream": design.upstream,

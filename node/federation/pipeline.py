@@ -21,8 +21,10 @@ from node.federation.logclient import LogClient, PeerMisbehaves, PeerUnreachable
 from node.federation.verify import (
     MIN_PARALLEL_LEAVES,
     BatchRejected,
+    VerifiedBatch,
     authorise_batch,
     check_signatures,
+    reject_repeats,
 )
 from node.federation.workers import LeafWorkers
 from node.store.logstore import LogStore
@@ -180,7 +182,7 @@ class _Round:
                 else:
                     checked = check_leaves(item.leaves)
                 try:
-                    batch = await authorise_batch(replay, item.leaves, checked)
+                    batch = await self._authorise(replay, item, checked, start)
                 except BatchRejected as exc:
                     fetcher.cancel()
                     await self.settle()  # what verified before this batch stays
@@ -218,6 +220,39 @@ class _Round:
             raise
         finally:
             await self._stop(fetcher)
+
+    async def _authorise(
+        self,
+        replay: LogReplay,
+        item: _Fetched,
+        checked: list[CheckedLeaf | None],
+        round_start: int,
+    ) -> VerifiedBatch:
+        """authorise_batch, and the once-only check against the log stored before the round.
+
+        A record is in a log at most once (specs/01-records.md §6, check 6).
+        The round's own ids are in the replay; the batch's ids are looked up
+        among the entries stored before the round meanwhile, so that the
+        query overlaps the authorisation instead of adding to it. Raises
+        BatchRejected for the first entry in log order that fails either.
+        """
+        if not round_start:
+            return await authorise_batch(replay, item.leaves, checked)
+        ids = [opened[0] for opened in checked if opened is not None]
+        lookup = asyncio.create_task(self.store.stored_ids(self.did, ids, before=round_start))
+        try:
+            try:
+                batch = await authorise_batch(replay, item.leaves, checked)
+            except BatchRejected as exc:
+                reject_repeats(checked, item.start, await lookup, before=exc.index)
+                raise
+            reject_repeats(checked, item.start, await lookup, before=item.start + len(checked))
+            return batch
+        finally:
+            if not lookup.done():
+                lookup.cancel()
+                with contextlib.suppress(BaseException):
+                    await lookup
 
     def _tie_to_checkpoint(
         self, replay: LogReplay, item: _Fetched, end: int

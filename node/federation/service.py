@@ -43,6 +43,7 @@ from protocol.evidence import Evidence
 from protocol.keys import AgentKey
 from protocol.peers import PeerBlock, PeerFederate
 from protocol.records import RecordId, format_time
+from protocol.replay import RepeatedRecord
 
 __all__ = ["FederationService", "PeerRefused"]
 
@@ -59,6 +60,9 @@ def _our_words(exc: Exception) -> str:
     answer, our own message (which names the endpoint, not the peer's words).
     """
     if isinstance(exc, BatchRejected):
+        if isinstance(exc.__cause__, RepeatedRecord):
+            # Indices and an id we computed ourselves: no text of the peer's.
+            return exc.__cause__.reason
         kind = type(exc.__cause__).__name__ if exc.__cause__ is not None else "invalid entry"
         return f"entry {exc.index} failed verification ({kind})"
     return str(exc)[:300]

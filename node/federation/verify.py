@@ -6,20 +6,23 @@ independent of every other leaf, so it can run in worker processes
 a compact form (`protocol.signing.check_leaves`). The body's schema,
 authorisation and the once-only id depend on order or on typed objects, so
 they run here, in log order, on records rebuilt from those fields without
-checking them a second time.
+checking them a second time. The once-only check sees the ids of the round's
+own entries (`LogReplay.seen_ids`); `reject_repeats` checks a batch against
+the ids that the log stored before the round holds, which the pipeline
+looks up.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from node.federation.workers import LeafWorkers
 from node.projections import ProjectedEntry
 from protocol.errors import ProtocolError
 from protocol.records import Record, RecordId, parse_body
-from protocol.replay import LogReplay
+from protocol.replay import LogReplay, RepeatedRecord
 from protocol.signing import CheckedLeaf, check_leaves, open_leaf
 
 __all__ = [
@@ -28,6 +31,7 @@ __all__ = [
     "VerifiedBatch",
     "authorise_batch",
     "check_signatures",
+    "reject_repeats",
 ]
 
 # Below this many leaves, the round trip to a worker costs more than it saves.
@@ -67,7 +71,8 @@ async def authorise_batch(
 
     Yields to the event loop every few hundred entries, so that the commit of
     the batch before (a statement per trip to the database thread) and the
-    fetches ahead keep moving. Raises BatchRejected (replay unusable then).
+    fetches ahead keep moving. A record id in `replay.seen_ids` is refused
+    (RepeatedRecord as the cause). Raises BatchRejected (replay unusable then).
     """
     entries: list[tuple[bytes, ProjectedEntry]] = []
     hashes: list[tuple[int, int, bytes]] = []
@@ -88,13 +93,13 @@ async def authorise_batch(
         rid, record_type, author, created, body_data, hashed = opened
         try:
             if rid in seen:
-                raise BatchRejected(index, f"{rid} appears twice in the log")
+                raise RepeatedRecord(index, rid, seen[rid])
             record = Record.prevalidated(record_type, author, created, body_data)
             body = parse_body(record)
             admitted = authority.admit_verified(record, body)
         except ProtocolError as exc:
             raise BatchRejected(index, str(exc)) from exc
-        seen.add(rid)
+        seen[rid] = index
         hashes.extend(frontier.append(hashed))
         entries.append(
             (
@@ -110,3 +115,20 @@ async def authorise_batch(
             )
         )
     return VerifiedBatch(entries, hashes)
+
+
+def reject_repeats(
+    checked: Sequence[CheckedLeaf | None], start: int, stored: Mapping[str, int], *, before: int
+) -> None:
+    """Raise BatchRejected for the first leaf below index `before` whose record `stored` holds.
+
+    `checked` are the openings of the batch's leaves from index `start`;
+    `stored` maps record ids to the indices of earlier entries of the log.
+    """
+    if not stored:
+        return
+    for offset, opened in enumerate(checked[: before - start]):
+        if opened is not None and opened[0] in stored:
+            index, rid = start + offset, opened[0]
+            cause = RepeatedRecord(index, rid, stored[rid])
+            raise BatchRejected(index, str(cause)) from cause

@@ -311,6 +311,32 @@ class AnalysisStore:
                 best[file] = (rank, figures)
         return [(file, best[file][1]) for file in sorted(best)]
 
+    async def thumbnails(self, design_ids: Sequence[str]) -> dict[str, str]:
+        """The preview URL of each design that has one, in one query for a page of results.
+
+        Per design, the first analysis with a thumbnail in `for_design`'s order.
+        """
+        if not design_ids:
+            return {}
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(design_analyses.c.design, design_analyses.c.thumbnail)
+                    .where(design_analyses.c.design.in_(list(design_ids)))
+                    .where(design_analyses.c.thumbnail.is_not(None))
+                    .order_by(
+                        design_analyses.c.design,
+                        design_analyses.c.file,
+                        design_analyses.c.log_did,
+                        design_analyses.c.idx,
+                    )
+                )
+            ).all()
+        out: dict[str, str] = {}
+        for design, thumbnail in rows:
+            out.setdefault(design, f"/blobs/sha256/{thumbnail}")
+        return out
+
     async def for_design(self, design_id: str) -> list[dict[str, Any]]:
         """Every analysis of the design's model files, ready for the API.
 

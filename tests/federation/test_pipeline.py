@@ -43,6 +43,7 @@ from protocol.keys import AgentKey
 from protocol.membership import MemberAdmit, MemberProfile
 from protocol.merkle import MemoryHashStore, consistency_proof, inclusion_proof, leaf_hash
 from protocol.records import Envelope, Record
+from protocol.replay import RepeatedRecord
 from protocol.signing import leaf_bytes, sign
 
 ORIGIN = "pipeline.example/log"
@@ -341,6 +342,94 @@ async def test_a_bad_entry_keeps_the_batches_before_it(
     size, stored = await _stored(store)
     assert size == 200
     assert stored == LEAVES[:200]
+
+
+def _record_id(leaf: bytes) -> str:
+    return "sha256:" + hashlib.sha256(rfc8785.dumps(json.loads(leaf)["record"])).hexdigest()
+
+
+# (the repeat's index, the index of the entry it repeats, the stored prefix
+# before the round). Batches of 100 from that prefix: the repeat fails its
+# batch, and the batches before it are kept.
+REPEATS = {
+    "in-its-own-batch": (250, 230, 0),
+    "of-an-earlier-batch": (250, 120, 0),
+    "of-an-earlier-round": (350, 40, 300),
+    "of-the-last-stored-entry": (301, 299, 300),
+}
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["in-process", "workers"])
+@pytest.mark.parametrize("case", list(REPEATS))
+async def test_a_repeated_entry_keeps_the_batches_before_it(
+    store: LogStore, pool: LeafWorkers, parallel: bool, case: str
+) -> None:
+    """specs/01-records.md §6, check 6: the same signed record appended twice. The
+    repeat is refused before anything of its batch reaches the database's unique
+    constraint, whether the entry it repeats came in this round or is stored."""
+    bad, first, prefix = REPEATS[case]
+    if prefix:
+        assert (await _sync(store, Source(LEAVES[:prefix]), batch=100)).size == prefix
+    leaves = [*LEAVES[:bad], LEAVES[first], *LEAVES[bad + 1 :]]
+    with pytest.raises(BatchRejected) as raised:
+        await _sync(store, Source(leaves), batch=100, pool=pool if parallel else None)
+    assert raised.value.index == bad
+    cause = raised.value.__cause__
+    assert isinstance(cause, RepeatedRecord)
+    assert (cause.index, cause.first) == (bad, first)
+    assert cause.record_id == _record_id(LEAVES[first])
+    assert str(raised.value) == (
+        f"entry {bad}: record: entry {bad} repeats record {cause.record_id} of entry {first}"
+    )
+    kept = bad // 100 * 100
+    size, stored = await _stored(store)
+    assert size == kept
+    assert stored == LEAVES[:kept]
+
+
+@pytest.mark.parametrize(
+    ("repeat_at", "forged_at"), [(320, 340), (340, 320)], ids=["repeat-first", "forgery-first"]
+)
+async def test_the_first_bad_entry_in_log_order_is_reported(
+    store: LogStore, repeat_at: int, forged_at: int
+) -> None:
+    """The stored prefix is looked up while the batch is authorised; whichever of a
+    repeat of a stored entry and a forged entry comes first in the log is reported."""
+    assert (await _sync(store, Source(LEAVES[:300]), batch=100)).size == 300
+    leaves = list(LEAVES)
+    leaves[repeat_at] = LEAVES[40]
+    leaves[forged_at] = _forged(forged_at)
+    with pytest.raises(BatchRejected) as raised:
+        await _sync(store, Source(leaves), batch=100)
+    assert raised.value.index == min(repeat_at, forged_at)
+    assert isinstance(raised.value.__cause__, RepeatedRecord) == (repeat_at < forged_at)
+    assert (await _stored(store))[0] == 300
+
+
+async def test_the_stored_prefix_is_looked_up_only_below_the_round_and_not_from_empty(
+    store: LogStore,
+) -> None:
+    """The lookup answers for the prefix stored before the round, and a round from an
+    empty log has no stored prefix to ask about (its own ids are checked in memory)."""
+    looked_up: list[tuple[int, int]] = []
+    original = store.stored_ids
+
+    async def counted(did: str, record_ids: Sequence[str], *, before: int) -> dict[str, int]:
+        looked_up.append((len(record_ids), before))
+        return await original(did, record_ids, before=before)
+
+    store.stored_ids = counted  # type: ignore[method-assign]
+    assert (await _sync(store, Source(LEAVES[:300]), batch=100)).size == 300
+    assert looked_up == []
+    ids = [_record_id(LEAVES[i]) for i in (0, 150, 299)]
+    assert await original(NODE.did, ids, before=300) == {ids[0]: 0, ids[1]: 150, ids[2]: 299}
+    assert await original(NODE.did, ids, before=150) == {ids[0]: 0}
+    assert await original(NODE.did, ids, before=0) == {}
+    # The rule is per log (specs/01-records.md §8.2): another log's ids are not asked.
+    assert await original(MEMBERS[0].did, ids, before=300) == {}
+    assert (await _sync(store, Source(LEAVES), batch=100)).size == SIZE
+    assert looked_up == [(100, 300)] * 4 + [(30, 300)]
+    assert (await _stored(store))[1] == LEAVES
 
 
 async def test_a_leaf_damaged_in_transit_blames_the_source_not_the_log(store: LogStore) -> None:

@@ -1,6 +1,6 @@
 """A peer's log with a ledger entry its own rules refuse is invalid (specs/07-ledger.md §5).
 
-The lying peer (tests/adversarial/evil_peer.py) serves a log built here
+The lying peer (tests/faults/peers/evil_peer.py) serves a log built here
 leaf by leaf: members, a workshop, a value-sharing policy adopted by vote,
 a completed job, then its distribution. An in-process node follows it.
 With the distribution the policy gives, the peer is `ok` and its
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from ledgerkit import V1_AMOUNTS, V1_TOTAL, LogBuilder, expected_parts, key, policy, workshop_body
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "adversarial"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "faults" / "peers"))
 
 from evil_peer import EvilPeer
 

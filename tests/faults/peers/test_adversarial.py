@@ -1,7 +1,7 @@
 """A real node against a lying peer (issue 4): each lie ends in the right peer state,
 nothing invalid is stored, and the node stays responsive throughout.
 
-The victim follows tests/adversarial/evil_peer.py over HTTP. Each test first
+The victim follows tests/faults/peers/evil_peer.py over HTTP. Each test first
 lets it verify an honest prefix of the evil log, then switches the peer to
 one misbehaviour and runs a sync round. What the victim holds of the evil
 log afterwards is read back from its mirror (`/fed/v1/logs/{did}/…`) and
@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from evil_peer import FORGERIES, HONEST_SIZE, UNAUTHORISED, EvilPeer, Mode
+import rfc8785
+from evil_peer import DUPLICATES, FORGERIES, HONEST_SIZE, UNAUTHORISED, EvilPeer, Mode
 from victim_node import Victim, VictimFactory
 
 from protocol.checkpoint import open_checkpoint
@@ -224,6 +226,94 @@ async def test_with_small_batches_only_entries_before_a_forged_one_are_kept(
     for leaf in page.body.split(b"\n")[:-1]:
         replay.add(leaf)
     assert replay.frontier.root() == tree_root(list(evil.log.leaves[:6]))
+    await assert_no_more_fetches(victim, evil, "invalid")
+
+
+def record_id_of(leaf: bytes) -> str:
+    """specs/01-records.md §5.1, with rfc8785 and hashlib: the id of the leaf's record."""
+    record = json.loads(leaf)["record"]
+    return "sha256:" + hashlib.sha256(rfc8785.dumps(record)).hexdigest()
+
+
+def test_the_duplicate_lies_repeat_an_earlier_entry_byte_for_byte() -> None:
+    """Control of the fixture: each duplicate lie serves, at index 6 after a published
+    prefix of 5, a leaf equal to an earlier one (entry 5, the new entry, or entry 2,
+    an honest one), which only the once-only rule refuses: every entry before it
+    replays, and `LogReplay` refuses the repeat, naming both indices."""
+    evil = EvilPeer()
+    evil.publish(5)
+    for variant, first in (("repeat-of-new-entry", 5), ("repeat-of-stored-entry", 2)):
+        served = evil.set_mode(Mode.DUPLICATE_ENTRY, variant=variant)
+        open_checkpoint(served.note, evil.verifier)
+        assert served.size == 8
+        assert served.leaves[:5] == evil.honest[:5]
+        assert served.leaves[6] == served.leaves[first]
+        assert len(set(served.leaves)) == 7
+        replay = LogReplay.start(evil.key.did)
+        for leaf in served.leaves[:6]:
+            replay.add(leaf)
+        rid = record_id_of(served.leaves[first])
+        with pytest.raises(ProtocolError, match=f"entry 6 repeats record {rid} of entry {first}"):
+            replay.add(served.leaves[6])
+        assert replay.size == 6
+
+
+# (variant, sync_batch, verified size after the round, index of the entry repeated).
+# With the default batch the new entries form one batch, none of which is kept;
+# with one-entry batches the new entry before the repeat is kept on its own.
+DUPLICATE_CASES = [
+    ("repeat-of-new-entry", 4000, 5, 5),
+    ("repeat-of-new-entry", 1, 6, 5),
+    ("repeat-of-stored-entry", 4000, 5, 2),
+    ("repeat-of-stored-entry", 1, 6, 2),
+]
+
+
+@pytest.mark.parametrize(
+    ("variant", "batch", "kept", "first"),
+    DUPLICATE_CASES,
+    ids=[f"{v}:batch-{b}" for v, b, _, _ in DUPLICATE_CASES],
+)
+async def test_an_entry_repeating_an_earlier_one_makes_the_peer_invalid(
+    make_victim: VictimFactory,
+    make_evil: EvilFactory,
+    variant: str,
+    batch: int,
+    kept: int,
+    first: int,
+) -> None:
+    """The same signed record appended twice (specs/01-records.md §6, check 6): the
+    repeat comes in the batch of the entry it repeats, or repeats one the victim
+    stored in an earlier round. Either way the peer is `invalid` with a reason that
+    names both entries and the record, not retried forever on the database's unique
+    constraint; what verified before the repeat's batch is kept, nothing after."""
+    assert variant in DUPLICATES
+    victim, evil = await make_victim(sync_batch=batch), await make_evil()
+    await follow_honest(victim, evil, 5)
+    served = evil.set_mode(Mode.DUPLICATE_ENTRY, variant=variant)
+    rid = record_id_of(evil.honest[2] if first == 2 else evil.alternative(1))
+    peer = await victim.sync(evil.key.did)
+    assert (peer["state"], peer["verified_size"]) == ("invalid", kept), peer
+    assert peer["detail"] == f"entry 6 repeats record {rid} of entry {first}", peer
+
+    did = evil.key.did
+    note = (await victim.get(f"/fed/v1/logs/{did}/checkpoint")).body
+    assert note.startswith(evil.honest_log(5).note)
+    page = await victim.get(f"/fed/v1/logs/{did}/entries", params={"start": "0", "end": "9"})
+    assert page.status == 200, page.body
+    stored = page.body.split(b"\n")[:-1]
+    assert stored == [*evil.honest[:5], evil.alternative(1)][:kept]
+    assert stored == list(served.leaves[:kept])
+    beyond = await victim.get(
+        f"/fed/v1/logs/{did}/entries", params={"start": str(kept), "end": "9"}
+    )
+    assert beyond.status == 400, beyond.body
+    replay = LogReplay.start(did)
+    for leaf in stored:
+        replay.add(leaf)
+    assert replay.frontier.root() == tree_root(stored)
+    assert await victim.evidence() == []
+    await assert_responsive(victim)
     await assert_no_more_fetches(victim, evil, "invalid")
 
 

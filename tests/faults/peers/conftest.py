@@ -3,7 +3,7 @@
 The victim is a real node: `node.setup.init_node` in a temporary directory
 (SQLite), served with `aiohttp_client(create_app(config))`; its federation
 client fetches over HTTP from the evil peer, which listens on 127.0.0.1 on
-a free port (tests/adversarial/evil_peer.py). The victim's sync loop runs
+a free port (tests/faults/peers/evil_peer.py). The victim's sync loop runs
 once when a peer is added and then waits an hour, so the tests drive every
 later round with `POST /api/v1/admin/peers/{did}/sync`. Every request a
 test makes is bounded in time. Fixtures return factories.

@@ -9,7 +9,7 @@ valid: the first entry is a `member.admit` signed by the node key, then
 
 What it serves is switchable at run time with `set_mode`: the honest log,
 or one of the misbehaviours of issue 4 (a forged entry, an entry by an
-unadmitted author, a fork, a shrinking log, an oversized or a stalled
+unadmitted author, an entry repeated, a fork, a shrinking log, an oversized or a stalled
 response, and a few more lies). Every request is counted, so a test can
 check that a victim stopped fetching. Nothing here is node code: it does
 not import `node`, and it decides nothing; the tests judge the victim.
@@ -45,6 +45,7 @@ from protocol.records import Envelope, Record, format_time
 from protocol.signing import leaf_bytes, sign, signing_input
 
 __all__ = [
+    "DUPLICATES",
     "FORGERIES",
     "HONEST_SIZE",
     "UNAUTHORISED",
@@ -69,6 +70,7 @@ class Mode(enum.StrEnum):
     # Lies in the log's content, each covered by a validly signed checkpoint.
     FORGED_ENTRY = "forged-entry"
     UNADMITTED_AUTHOR = "unadmitted-author"
+    DUPLICATE_ENTRY = "duplicate-entry"
     FORK = "fork"
     FORK_EXTENDED = "fork-extended"
     SHRINK_NOT_PREFIX = "shrink-not-prefix"
@@ -209,6 +211,21 @@ UNAUTHORISED = {
 }
 
 
+# Entries that repeat an earlier entry of the log, byte for byte: the same
+# signed record appended twice (specs/01-records.md §6, check 6). Each takes
+# the published honest prefix `head` and the new entry before the repeat,
+# and returns the leaf to serve after that new entry. Both repeats are
+# member.profile records, which their author may sign at any position: only
+# the once-only rule refuses them.
+DUPLICATES = {
+    # The entry just before it, fetched in the same round (and batch, unless
+    # the victim's batches are of one entry).
+    "repeat-of-new-entry": lambda head, fresh: fresh,
+    # Entry 2 of the honest prefix, which the victim stored in an earlier round.
+    "repeat-of-stored-entry": lambda head, fresh: head[2],
+}
+
+
 @functools.cache
 def _gzip_bomb(size: int) -> bytes:
     """A gzip stream of `size` bytes of 'A' (no newline), built without holding them."""
@@ -287,7 +304,7 @@ class EvilPeer:
         """Switch behaviour; the served tree is built from the published honest prefix.
 
         size: the served tree's size for FORK_EXTENDED and the SHRINK modes.
-        variant: a key of FORGERIES or UNAUTHORISED for those two modes.
+        variant: a key of FORGERIES, UNAUTHORISED or DUPLICATES for those modes.
         """
         n = self.published
         head = list(self.honest[:n])
@@ -300,6 +317,9 @@ class EvilPeer:
         elif mode == Mode.UNADMITTED_AUTHOR:
             bad = UNAUTHORISED[variant](self.key, self.member, self.stranger, 600)
             leaves = [*head, self.alternative(1), *bad, self.alternative(2)]
+        elif mode == Mode.DUPLICATE_ENTRY:
+            fresh = self.alternative(1)
+            leaves = [*head, fresh, DUPLICATES[variant](head, fresh), self.alternative(2)]
         elif mode == Mode.FORK:
             leaves = [*head[:-1], self.alternative(n)]
         elif mode == Mode.FORK_EXTENDED:
