@@ -50,6 +50,8 @@ class NodeConfig:
     # Worker processes that open leaves during sync (0: the main process does).
     sync_workers: int = 2
     inbox_rate_per_s: float = 50.0
+    # Job routing judges every open offer (tens of ms at 10^4 offers): per client address.
+    route_rate_per_s: float = 2.0
     log_json: bool = False
     behind_proxy: bool = False
     background_tasks: bool = True
@@ -62,6 +64,9 @@ class NodeConfig:
             object.__setattr__(self, "public_url", f"http://{self.host}:{self.port}")
         for name in ("max_blob_bytes", "max_request_bytes", "signature_window_s", "port"):
             if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive")
+        for name in ("inbox_rate_per_s", "route_rate_per_s"):
+            if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be positive")
         if self.sync_batch <= 0 or self.sync_workers < 0:
             raise ConfigError("sync_batch must be positive and sync_workers not negative")

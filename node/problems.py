@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -40,12 +40,23 @@ REQUEST_ID = web.RequestKey("request_id", str)
 class Problem(Exception):
     """An error a handler raises to answer with a specific problem."""
 
-    def __init__(self, status: int, slug: str, title: str, detail: str, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.slug = slug
         self.title = title
         self.detail = detail
+        # Response headers (Retry-After), never members of the problem object.
+        self.headers = dict(headers or {})
         self.extra = extra
 
 
@@ -142,6 +153,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         response = problem_response(
             exc.status, exc.slug, exc.title, exc.detail, request_id, **exc.extra
         )
+        response.headers.update(exc.headers)
     except ProtocolError as exc:
         status, slug, title, extra = _protocol_problem(exc)
         response = problem_response(status, slug, title, str(exc), request_id, **extra)

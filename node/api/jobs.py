@@ -11,6 +11,7 @@ specs/05-capacity-and-jobs.md §11.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from aiohttp import web
@@ -32,9 +33,10 @@ from node.api.capacity_params import (
 )
 from node.api.inbox import register_envelope_check
 from node.api.oas import errors, json_response
-from node.appkeys import LOG
+from node.appkeys import CONFIG, LOG
 from node.clock import utc_now
 from node.problems import Problem
+from node.ratelimit import TokenBuckets
 from protocol.did import Did
 from protocol.records import Record, RecordBody, format_time
 from registry.jobs import (
@@ -53,8 +55,25 @@ routes = web.RouteTableDef()
 MAX_LIMIT = 1000
 
 
+ROUTE_LIMIT = web.AppKey("route_limit", TokenBuckets)
+
+
 @routes.post("/api/v1/jobs/route")
 async def route_job(request: web.Request) -> web.Response:
+    # Behind a reverse proxy every client shares the proxy's address (forwarded
+    # headers are not trusted), so there the limit is the node's as a whole.
+    client = request.remote or "unknown"
+    limit = request.app[ROUTE_LIMIT]
+    if not limit.allow(client):
+        wait = max(1, math.ceil(limit.retry_after_s(client)))
+        raise Problem(
+            429,
+            "too-many-requests",
+            "Too many requests",
+            f"routing is limited to {limit.rate:g} requests per second per client; "
+            f"retry in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
     job = JobRequest.from_dict(await json_object(request))
     now = utc_now()
     try:
@@ -177,6 +196,8 @@ for _type in sorted(ANSWER_TYPES):
 def setup(app: web.Application) -> None:
     """Add this feature's routes and start the job driver (node/jobrouter.py)."""
     app.add_routes(routes)
+    rate = app[CONFIG].route_rate_per_s
+    app[ROUTE_LIMIT] = TokenBuckets(rate, max(1.0, rate * 4))
     jobrouter.setup(app)
 
 
@@ -249,7 +270,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                         },
                     }
                 ),
-                **errors(400, 409, 413, 422),
+                **errors(400, 409, 413, 422, 429),
             },
         }
     },

@@ -28,6 +28,7 @@ from node.federation.verify import BatchRejected
 from node.federation.workers import LeafWorkers
 from node.httpsig import sign_request_headers
 from node.logservice import LogService
+from node.ratelimit import TokenBuckets
 from node.store.logstore import LogStore
 from node.store.peerstore import STOPPED_STATES, CosignatureRow, PeerRow, PeerStore
 from protocol.authority import LogAuthority
@@ -69,12 +70,6 @@ def _our_words(exc: Exception) -> str:
 
 
 @dataclass
-class _Bucket:
-    tokens: float
-    updated: float
-
-
-@dataclass
 class _Breaker:
     failures: int = 0
     open_until: float = 0.0
@@ -94,7 +89,7 @@ class FederationService:
     _outbox_task: asyncio.Task[None] | None = None
     _outbox_wake: asyncio.Event = field(default_factory=asyncio.Event)
     _breakers: dict[Did, _Breaker] = field(default_factory=dict)
-    _buckets: dict[str, _Bucket] = field(default_factory=dict)
+    _buckets: TokenBuckets | None = None
     _locks: dict[Did, asyncio.Lock] = field(default_factory=dict)
 
     @property
@@ -151,15 +146,10 @@ class FederationService:
 
     def allow_inbox(self, sender: str) -> bool:
         """A token bucket per sending peer: inbox_rate_per_s, bursts of four seconds' worth."""
-        rate = self.config.inbox_rate_per_s
-        now = time.monotonic()
-        bucket = self._buckets.setdefault(sender, _Bucket(tokens=rate * 4, updated=now))
-        bucket.tokens = min(rate * 4, bucket.tokens + (now - bucket.updated) * rate)
-        bucket.updated = now
-        if bucket.tokens < 1:
-            return False
-        bucket.tokens -= 1
-        return True
+        if self._buckets is None:
+            rate = self.config.inbox_rate_per_s
+            self._buckets = TokenBuckets(rate, max(1.0, rate * 4))
+        return self._buckets.allow(sender)
 
     def trigger(self, did: Did) -> None:
         """Sync this peer soon (a push hinted that it has news)."""
