@@ -33,7 +33,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
-import rfc8785
+
+# Shared with the federation fixture (same directory); re-exported for the tests.
+from fednet import jcs, leaf_of
+from fednet import record_id_of as record_id_of
+from fednet import tree_root as tree_root
 
 from node.client import NodeClient, NodeClientError
 from protocol.keys import AgentKey
@@ -53,39 +57,8 @@ _ADDRESS_IN_USE = re.compile(r"address already in use|errno 98", re.IGNORECASE)
 # -- independent computations ---------------------------------------------------------------
 
 
-def jcs(value: Any) -> bytes:
-    """RFC 8785 bytes of a JSON value (the rfc8785 package, not protocol/canonical.py)."""
-    return rfc8785.dumps(value)
-
-
-def leaf_of(envelope: Envelope) -> bytes:
-    """DESIGN.md §3: log leaf bytes = JCS(envelope)."""
-    return jcs(envelope.to_dict())
-
-
-def record_id_of(envelope: Envelope) -> str:
-    """DESIGN.md §3: record id = "sha256:" + hex(SHA-256(JCS(record)))."""
-    return "sha256:" + hashlib.sha256(jcs(envelope.record.to_dict())).hexdigest()
-
-
 def record_id_of_leaf(leaf: bytes) -> str:
     return "sha256:" + hashlib.sha256(jcs(json.loads(leaf)["record"])).hexdigest()
-
-
-def tree_root(leaves: Sequence[bytes]) -> bytes:
-    """RFC 9162 §2.1.1 MTH over leaf bytes, written out directly."""
-    hashes = [hashlib.sha256(b"\x00" + leaf).digest() for leaf in leaves]
-
-    def mth(lo: int, hi: int) -> bytes:
-        n = hi - lo
-        if n == 0:
-            return hashlib.sha256(b"").digest()
-        if n == 1:
-            return hashes[lo]
-        k = 1 << ((n - 1).bit_length() - 1)  # the largest power of two below n
-        return hashlib.sha256(b"\x01" + mth(lo, lo + k) + mth(lo + k, hi)).digest()
-
-    return mth(0, len(hashes))
 
 
 def b58btc(data: bytes) -> str:
