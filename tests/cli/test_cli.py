@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
     load_pem_private_key,
 )
+from fabnodes import b58btc
 
 from node.cli import main
 
@@ -51,16 +52,6 @@ NODE_FILES = ("config.yaml", "node.key", "admin.token")
 # -- independent computations ----------------------------------------------------------------
 
 
-def _b58btc(data: bytes) -> str:
-    alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-    number = int.from_bytes(data, "big")
-    out = ""
-    while number:
-        number, rem = divmod(number, 58)
-        out = alphabet[rem] + out
-    return "1" * (len(data) - len(data.lstrip(b"\0"))) + out
-
-
 def _public_key_of_file(path: Path) -> bytes:
     """Read a key file as PKCS#8 PEM with `cryptography`; return the raw Ed25519 public key."""
     pem = path.read_bytes()
@@ -71,7 +62,7 @@ def _public_key_of_file(path: Path) -> bytes:
 
 
 def _did_of_file(path: Path) -> str:
-    return "did:key:z" + _b58btc(b"\xed\x01" + _public_key_of_file(path))
+    return "did:key:z" + b58btc(b"\xed\x01" + _public_key_of_file(path))
 
 
 def _vkey(origin: str, public_key: bytes) -> str:
@@ -87,7 +78,7 @@ def _new_did(seed_name: str) -> str:
         .public_key()
         .public_bytes(Encoding.Raw, PublicFormat.Raw)
     )
-    return "did:key:z" + _b58btc(b"\xed\x01" + public)
+    return "did:key:z" + b58btc(b"\xed\x01" + public)
 
 
 # -- running the command -----------------------------------------------------------------------
