@@ -43,6 +43,11 @@ class TokenBuckets:
         self._clock = clock
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
 
+    @classmethod
+    def per_second(cls, rate: float, *, burst_seconds: float = 4.0) -> TokenBuckets:
+        """`rate` per second, in bursts of `burst_seconds`' worth (at least one request)."""
+        return cls(rate, max(1.0, rate * burst_seconds))
+
     def allow(self, key: str) -> bool:
         now = self._clock()
         bucket = self._buckets.get(key)

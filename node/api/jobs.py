@@ -196,8 +196,7 @@ for _type in sorted(ANSWER_TYPES):
 def setup(app: web.Application) -> None:
     """Add this feature's routes and start the job driver (node/jobrouter.py)."""
     app.add_routes(routes)
-    rate = app[CONFIG].route_rate_per_s
-    app[ROUTE_LIMIT] = TokenBuckets(rate, max(1.0, rate * 4))
+    app[ROUTE_LIMIT] = TokenBuckets.per_second(app[CONFIG].route_rate_per_s)
     jobrouter.setup(app)
 
 

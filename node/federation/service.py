@@ -89,8 +89,11 @@ class FederationService:
     _outbox_task: asyncio.Task[None] | None = None
     _outbox_wake: asyncio.Event = field(default_factory=asyncio.Event)
     _breakers: dict[Did, _Breaker] = field(default_factory=dict)
-    _buckets: TokenBuckets | None = None
+    _buckets: TokenBuckets = field(init=False)
     _locks: dict[Did, asyncio.Lock] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._buckets = TokenBuckets.per_second(self.config.inbox_rate_per_s)
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -146,9 +149,6 @@ class FederationService:
 
     def allow_inbox(self, sender: str) -> bool:
         """A token bucket per sending peer: inbox_rate_per_s, bursts of four seconds' worth."""
-        if self._buckets is None:
-            rate = self.config.inbox_rate_per_s
-            self._buckets = TokenBuckets(rate, max(1.0, rate * 4))
         return self._buckets.allow(sender)
 
     def trigger(self, did: Did) -> None:

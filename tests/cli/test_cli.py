@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
     load_pem_private_key,
 )
-from fabnodes import b58btc
+from fabnodes import b58btc, parse_init_output
 
 from node.cli import main
 
@@ -147,15 +147,6 @@ def _snapshot(directory: Path) -> dict[str, tuple[bytes, int, int]]:
     }
 
 
-def _printed(stdout: str) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for line in stdout.splitlines():
-        match = re.fullmatch(r"(did|origin|vkey)\s+(\S+)\s*", line)
-        if match:
-            found[match.group(1)] = match.group(2)
-    return found
-
-
 def _get_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=10) as response:
         return json.loads(response.read())
@@ -216,7 +207,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[[Path], Served]]:
 def _init_in_process(cli: Cli, data: Path, *extra: str) -> dict[str, str]:
     code, out, err = cli("init", "--data", data, "--name", "Test Coop", *extra)
     assert code == 0, err
-    return _printed(out)
+    return parse_init_output(out)
 
 
 # -- help --------------------------------------------------------------------------------------
@@ -270,7 +261,7 @@ def test_init_creates_a_private_key_a_token_and_a_config(tmp_path: Path) -> None
     data = tmp_path / "coop"
     done = _run("init", "--data", data, "--name", "Fab Lab Zürich", "--port", "8765")
     assert done.returncode == 0, done.stderr
-    printed = _printed(done.stdout)
+    printed = parse_init_output(done.stdout)
     assert set(printed) == {"did", "origin", "vkey"}, done.stdout
 
     assert stat.S_IMODE(data.stat().st_mode) == 0o700

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import rfc8785
 from evil_peer import DUPLICATES, FORGERIES, HONEST_SIZE, UNAUTHORISED, EvilPeer, Mode
+from fednet import tree_root
 from victim_node import Victim, VictimFactory
 
 from protocol.checkpoint import open_checkpoint
@@ -38,18 +39,6 @@ CONTENT_LIES = [
     (Mode.NO_ENTRIES, ""),
     (Mode.EXTRA_ENTRIES, ""),
 ]
-
-
-def tree_root(leaves: list[bytes] | tuple[bytes, ...]) -> bytes:
-    """RFC 9162 §2.1.1 MTH of the leaves, with hashlib only."""
-    if not leaves:
-        return hashlib.sha256(b"").digest()
-    if len(leaves) == 1:
-        return hashlib.sha256(b"\x00" + leaves[0]).digest()
-    k = 1
-    while k * 2 < len(leaves):
-        k *= 2
-    return hashlib.sha256(b"\x01" + tree_root(leaves[:k]) + tree_root(leaves[k:])).digest()
 
 
 async def follow_honest(victim: Victim, evil: EvilPeer, size: int) -> None:
