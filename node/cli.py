@@ -158,6 +158,35 @@ def cmd_log_verify(args: argparse.Namespace) -> int:
     return asyncio.run(_verify(args.url, args.quiet))
 
 
+def cmd_log_recover(args: argparse.Namespace) -> int:
+    from node.federation.recover import recover_offline
+
+    config = load_config(Path(args.data))
+    _configure_logging("warning")
+    result = asyncio.run(
+        recover_offline(
+            config.database_url,
+            args.sources,
+            timeout_s=config.peer_timeout_s,
+            batch_size=config.sync_batch,
+        )
+    )
+    for url, size in sorted(result.seen.items()):
+        console.print(f"{url} holds this log at size {size}")
+    for url, why in sorted(result.unread.items()):
+        console.print(f"{url}: nothing read ({why})")
+    if not result.seen:
+        raise NodeError("could not read this log's copy from any peer; nothing was changed")
+    if result.recovered:
+        console.print(
+            f"[green]recovered[/green] {result.recovered} entries from {result.source}: "
+            f"size {result.size_before} -> {result.size_after}"
+        )
+    else:
+        console.print(f"nothing to recover: the log is at size {result.size_after}")
+    return 0
+
+
 async def _admit(node: str, token: str, did: str, role: str) -> int:
 
     async with NodeClient(node) as client:
@@ -219,6 +248,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("url", help="the node's base URL, e.g. http://127.0.0.1:8700")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_log_verify)
+    p = log.add_parser(
+        "recover",
+        help="with the node stopped: copy back own-log entries that peers mirror (after a restore)",
+    )
+    p.add_argument("--data", required=True, help="the node's data directory")
+    p.add_argument(
+        "--from",
+        dest="sources",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a peer's base URL (repeatable; default: every peer the node follows)",
+    )
+    p.set_defaults(func=cmd_log_recover)
 
     member = sub.add_parser("member", help="members").add_subparsers(
         dest="member_command", required=True

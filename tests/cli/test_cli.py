@@ -218,8 +218,9 @@ HELP = [
     (("serve",), ("--data", "--host", "--port", "--log-level")),
     (("key",), ("new",)),
     (("key", "new"), ("--out",)),
-    (("log",), ("verify",)),
+    (("log",), ("verify", "recover")),
     (("log", "verify"), ("url", "--quiet")),
+    (("log", "recover"), ("--data", "--from")),
     (("member",), ("admit",)),
     (("member", "admit"), ("did", "--data", "--role", "--node")),
 ]
