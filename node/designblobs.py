@@ -1,5 +1,8 @@
 """Fetching the files of designs that arrive in peers' logs (specs/04-designs.md §8).
 
+And of the own log's designs whose files the node lacks, which happens only
+after a restore from a backup (specs/03-federation.md §4.3).
+
 Thumbnails named by peers' `design.analysis` records are fetched the same way.
 
 A design synced from a peer names its files by SHA-256. The fetcher asks the
@@ -124,6 +127,14 @@ class BlobFetcher:
             self.want(sha, size, log)
         for sha, log in await self.designs.remote_thumbnails(self.local_log):
             self.want(sha, self.thumbnail_limit, log)
+        # The own log's files are stored before their records are appended,
+        # except after a restore: records that came back from peers' mirrors
+        # (specs/03-federation.md §4.3) may name files the backup lacks.
+        # want() skips what the blob store holds.
+        for sha, size in await self.designs.local_files(self.local_log):
+            self.want(sha, size, self.local_log)
+        for sha in await self.designs.local_thumbnails(self.local_log):
+            self.want(sha, self.thumbnail_limit, self.local_log)
 
     # -- running ------------------------------------------------------------------------------
 

@@ -64,8 +64,8 @@ entries = Table(
     Column("author", String(64), nullable=False),
     Column("created", String(40), nullable=False),
     UniqueConstraint("log_did", "record_id", name="uq_entries_record"),
-    Index("ix_entries_type", "log_did", "type"),
-    Index("ix_entries_author", "author"),
+    # Every lookup goes by (log_did, idx) or (log_did, record_id); migration
+    # 0008 dropped the indexes on type and author, which nothing read.
 )
 
 tree_hashes = Table(

@@ -11,42 +11,15 @@ computed here with hashlib.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from designkit import analysed, check_served, files_available, publish_switch_plate
 from fednet import FedNet, FedNode, federate, wait_for
 
-from node.client import NodeClient
-from node.corpus import corpus_dir
 from protocol.keys import AgentKey
-from protocol.records import Record, format_time
-from protocol.signing import sign
-from registry.okh import read_manifest
 
 pytestmark = pytest.mark.slow
-
-SWITCH = corpus_dir() / "designs" / "switch-plate-gopro"
-
-
-async def publish_switch_plate(node: FedNode, member: AgentKey) -> tuple[str, dict[str, str]]:
-    names = [p.name for p in SWITCH.iterdir() if p.name != "okh.yml"]
-    plan = read_manifest((SWITCH / "okh.yml").read_bytes(), "okh.yml", local_names=names)
-    hashes = {}
-    async with NodeClient(node.url) as client:
-        for name in plan.local_names():
-            data = (SWITCH / name).read_bytes()
-            await client.post_blob(data, member)
-            hashes[name] = (hashlib.sha256(data).hexdigest(), len(data))
-        design = plan.to_design(hashes)
-        record = Record(
-            type="design",
-            author=member.did,
-            created=format_time(datetime.now(UTC)),
-            body=design.to_dict(),
-        )
-        answer = await client.post_record(sign(record, member), member)
-    return answer["id"], {name: sha for name, (sha, _) in hashes.items()}
 
 
 async def found_by_search(node: FedNode, origin: FedNode, design_id: str) -> dict[str, Any] | None:
@@ -58,31 +31,9 @@ async def found_by_search(node: FedNode, origin: FedNode, design_id: str) -> dic
     return None
 
 
-async def files_available(node: FedNode, design_id: str) -> bool:
-    detail = await node.get_json(f"/api/v1/designs/{design_id}")
-    return bool(detail["files"]) and all(f["available"] for f in detail["files"])
-
-
-async def analysed(node: FedNode, design_id: str) -> dict[str, Any] | None:
-    """The design's analysis of its STL by A's log, once the node has it."""
-    detail = await node.get_json(f"/api/v1/designs/{design_id}")
-    for analysis in detail["analysis"]:
-        if analysis["figures"] is not None and analysis["thumbnail"]:
-            found: dict[str, Any] = analysis
-            return found
-    return None
-
-
 async def thumbnail_served(node: FedNode, url: str) -> bool:
     status, data = await node.request("GET", url)
     return status == 200 and hashlib.sha256(data).hexdigest() == url.rsplit("/", 1)[-1]
-
-
-async def check_served(node: FedNode, hashes: dict[str, str]) -> None:
-    for name, sha in hashes.items():
-        data = await node.get_bytes(f"/blobs/sha256/{sha}")
-        assert hashlib.sha256(data).hexdigest() == sha, (node.label, name)
-        assert data == (SWITCH / name).read_bytes()
 
 
 async def test_designs_are_found_and_their_files_fetched_from_origin_or_mirror(

@@ -8,7 +8,8 @@ verified, or not start at all. A checkpoint of A's log that A's key did
 not sign proves nothing and must not stop A.
 
 Real `fabcommons serve`, `backup` and `log recover` processes; expected
-leaves and roots are the ones A served before the restore.
+leaves and roots are the ones A served before the restore, file hashes are
+computed with hashlib (tests/support/designkit.py).
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import shutil
 import subprocess
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from aiohttp import web
+from designkit import analysed, check_served, files_available, publish_switch_plate
 from fednet import (
     CLI_TIMEOUT_S,
     FedNet,
@@ -75,13 +78,23 @@ async def b_has_a_at(a: FedNode, b: FedNode, size: int) -> None:
     await wait_for(probe, f"B to verify A at size {size}")
 
 
-async def backed_up_then_grown(
-    fednet: FedNet,
-) -> tuple[FedNode, FedNode, AgentKey, int, list[bytes], bytes]:
-    """A and B federated; A backed up at s1 and grown to s2, B verified s2; A restored, stopped.
+@dataclass
+class Restored:
+    """A restored from a backup at size s1 (stopped), B holding A's log at len(leaves)."""
 
-    Returns a, b, the member, s1, A's leaves 0..s2 and B's mirror note of A at s2.
-    """
+    a: FedNode
+    b: FedNode
+    member: AgentKey
+    s1: int
+    leaves: list[bytes]  # A's leaves before the restore
+    mirror_note: bytes  # B's mirror of A's checkpoint at len(leaves)
+    design_id: str  # published at A after the backup
+    hashes: dict[str, str]  # its files: name -> sha256 hex
+
+
+async def backed_up_then_grown(fednet: FedNet) -> Restored:
+    """A and B federated; A backed up at s1, then grown by profiles and a design (with its
+    files and A's analysis of it), which B verified and fetched; A restored and stopped."""
     a, b = fednet.node("A"), fednet.node("B")
     await a.start()
     await b.start()
@@ -94,16 +107,21 @@ async def backed_up_then_grown(
     done = await run_cli("backup", "--data", str(a.path), "--out", str(backup))
     assert done.returncode == 0, done.stderr
     await post_profiles(a, [member], 5, tag="after")
+    design_id, hashes = await publish_switch_plate(a, member)
+    await wait_for(lambda: analysed(a, design_id), "A to analyse its design", timeout_s=60)
     s2 = (await open_note(a, None, a)).checkpoint.size
-    assert s2 == s1 + 5
+    assert s2 == s1 + 7  # 5 profiles, the design, its analysis
     await b_has_a_at(a, b, s2)
+    await wait_for(lambda: files_available(b, design_id), "B to fetch the design's files")
     leaves = await a.leaves(s2)
     mirror_note = await b.checkpoint(a.did)
     a.stop()
     shutil.move(a.path, fednet.root / "A-broken")
     shutil.copytree(backup, a.path)
     assert stored_size(a) == s1
-    return a, b, member, s1, leaves, mirror_note
+    for sha in hashes.values():
+        assert not (a.path / "blobs" / "sha256" / sha[:2] / sha[2:]).exists()
+    return Restored(a, b, member, s1, leaves, mirror_note, design_id, hashes)
 
 
 @asynccontextmanager
@@ -133,7 +151,8 @@ async def only_checkpoint_at(
 async def test_restored_node_recovers_its_log_from_a_mirror_before_appending(
     fednet: FedNet,
 ) -> None:
-    a, b, member, s1, leaves, mirror_note = await backed_up_then_grown(fednet)
+    r = await backed_up_then_grown(fednet)
+    a, b, member, s1, leaves = r.a, r.b, r.member, r.s1, r.leaves
     b.stop()
 
     # A checkpoint of A's log signed by another key (same origin, larger) is no proof.
@@ -146,7 +165,7 @@ async def test_restored_node_recovers_its_log_from_a_mirror_before_appending(
     a.stop()
 
     # A genuine, larger checkpoint whose entries cannot be fetched: A must not start.
-    async with only_checkpoint_at(b.port, a.did, mirror_note):
+    async with only_checkpoint_at(b.port, a.did, r.mirror_note):
         with pytest.raises(ServeFailed) as failed:
             await a.start()
         assert "would fork the log" in str(failed.value)
@@ -167,6 +186,9 @@ async def test_restored_node_recovers_its_log_from_a_mirror_before_appending(
     assert note.checkpoint.root_hash == tree_root(leaves)
     assert await a.leaves(len(leaves)) == leaves
     assert "own log recovered from size" in a.log_tail(200)
+    # The design came back with the log; its files, which the backup lacks, from B.
+    await wait_for(lambda: files_available(a, r.design_id), "A to fetch its design's files")
+    await check_served(a, r.hashes)
 
     # A appends on from there, and B takes it as the same log.
     await post_profiles(a, [member], 1, tag="restored")
@@ -177,7 +199,8 @@ async def test_restored_node_recovers_its_log_from_a_mirror_before_appending(
 
 
 async def test_log_recover_command_copies_the_missing_entries_back(fednet: FedNet) -> None:
-    a, b, member, s1, leaves, _ = await backed_up_then_grown(fednet)
+    r = await backed_up_then_grown(fednet)
+    a, b, member, s1, leaves = r.a, r.b, r.member, r.s1, r.leaves
 
     done = await run_cli("log", "recover", "--data", str(a.path), "--from", b.url)
     assert done.returncode == 0, done.stderr
