@@ -20,7 +20,6 @@ from node.api.capacity_params import (
     SLUG_SCHEMA,
     bool_param,
     did_param,
-    int_param,
     json_object,
     oas_param,
     path_did,
@@ -28,6 +27,7 @@ from node.api.capacity_params import (
     slug_param,
 )
 from node.api.oas import ADMIN, errors, json_response
+from node.api.params import bounded_int
 from node.appkeys import LOG
 from node.auth import require_admin
 from node.clock import utc_now
@@ -48,7 +48,7 @@ MAX_LIMIT = 1000
 async def list_workshops(request: web.Request) -> web.Response:
     log = did_param(request, "log")
     include_retired = bool_param(request, "include_retired", default=True)
-    limit = int_param(request, "limit", default=MAX_LIMIT, minimum=1, maximum=MAX_LIMIT)
+    limit = bounded_int(request, "limit", default=MAX_LIMIT, minimum=1, maximum=MAX_LIMIT)
     found = await request.app[jobrouter.CAPACITY].workshops(
         log=log, include_retired=include_retired, limit=limit
     )
@@ -97,7 +97,7 @@ async def get_workshop_okw(request: web.Request) -> web.Response:
 async def list_machines(request: web.Request) -> web.Response:
     log = did_param(request, "log")
     workshop = slug_param(request, "workshop")
-    limit = int_param(request, "limit", default=MAX_LIMIT, minimum=1, maximum=MAX_LIMIT)
+    limit = bounded_int(request, "limit", default=MAX_LIMIT, minimum=1, maximum=MAX_LIMIT)
     found = await request.app[jobrouter.CAPACITY].machines(log=log, workshop=workshop, limit=limit)
     return web.json_response({"machines": [m.to_dict() for m in found]})
 
@@ -109,8 +109,8 @@ async def list_offers(request: web.Request) -> web.Response:
     process = slug_param(request, "process")
     material = slug_param(request, "material")
     include_withdrawn = bool_param(request, "include_withdrawn", default=False)
-    limit = int_param(request, "limit", default=100, minimum=1, maximum=MAX_LIMIT)
-    offset = int_param(request, "offset", default=0, minimum=0, maximum=1_000_000)
+    limit = bounded_int(request, "limit", default=100, minimum=1, maximum=MAX_LIMIT)
+    offset = bounded_int(request, "offset", default=0, minimum=0, maximum=1_000_000)
     store = request.app[jobrouter.CAPACITY]
     if process is None and material is None:
         found = await store.offers(

@@ -24,7 +24,6 @@ __all__ = [
     "bad",
     "bool_param",
     "did_param",
-    "int_param",
     "json_object",
     "oas_param",
     "path_did",
@@ -44,18 +43,6 @@ DID_SCHEMA: dict[str, Any] = {
     "pattern": "^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]{44}$",
 }
 ID_SCHEMA: dict[str, Any] = {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}
-
-
-def int_param(request: web.Request, name: str, *, default: int, minimum: int, maximum: int) -> int:
-    text = request.query.get(name)
-    if text is None:
-        return default
-    if not text.isascii() or not text.isdigit() or len(text) > 7:
-        raise bad(f"{name} must be an integer from {minimum} to {maximum}", name)
-    value = int(text)
-    if not minimum <= value <= maximum:
-        raise bad(f"{name} must be an integer from {minimum} to {maximum}", name)
-    return value
 
 
 def bool_param(request: web.Request, name: str, *, default: bool) -> bool:

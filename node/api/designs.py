@@ -22,7 +22,7 @@ from node import analysis as mesh_analysis
 from node.api.oas import DID as _DID_PARAM
 from node.api.oas import errors as _errors
 from node.api.oas import json_response as _json
-from node.api.params import bad
+from node.api.params import bad, bounded_int
 from node.api.records import PRE_APPEND_CHECKS
 from node.appkeys import BLOBS, CONFIG, LOG, PEERS, STORE
 from node.designblobs import BlobFetcher
@@ -67,15 +67,6 @@ _SLUG_RE = re.compile(r"[a-z0-9]+(?:[-.][a-z0-9]+)*")
 _FITS_RE = re.compile(
     r"([0-9]{1,7}(?:\.[0-9]{1,3})?)x([0-9]{1,7}(?:\.[0-9]{1,3})?)x([0-9]{1,7}(?:\.[0-9]{1,3})?)"
 )
-
-
-def _int_param(request: web.Request, name: str, default: int, maximum: int, minimum: int) -> int:
-    text = request.query.get(name)
-    if text is None:
-        return default
-    if not text.isdigit() or len(text) > 6 or not minimum <= int(text) <= maximum:
-        raise bad(f"{name} must be an integer from {minimum} to {maximum}", name)
-    return int(text)
 
 
 def _did_param(request: web.Request, name: str) -> str | None:
@@ -136,8 +127,8 @@ def _query(request: web.Request) -> DesignQuery:
         license=licence,
         author=_did_param(request, "author"),
         cooperative=_did_param(request, "cooperative"),
-        limit=_int_param(request, "limit", 20, MAX_LIMIT, 1),
-        offset=_int_param(request, "offset", 0, MAX_OFFSET, 0),
+        limit=bounded_int(request, "limit", default=20, minimum=1, maximum=MAX_LIMIT),
+        offset=bounded_int(request, "offset", default=0, minimum=0, maximum=MAX_OFFSET),
     )
 
 

@@ -23,7 +23,6 @@ from node.api.capacity_params import (
     SLUG_SCHEMA,
     bad,
     did_param,
-    int_param,
     json_object,
     oas_param,
     path_did,
@@ -33,6 +32,7 @@ from node.api.capacity_params import (
 )
 from node.api.inbox import register_envelope_check
 from node.api.oas import errors, json_response
+from node.api.params import bounded_int
 from node.appkeys import CONFIG, LOG
 from node.clock import utc_now
 from node.problems import Problem
@@ -109,8 +109,8 @@ async def list_jobs(request: web.Request) -> web.Response:
         requester=did_param(request, "requester"),
         workshop_log=did_param(request, "workshop_log"),
         workshop=slug_param(request, "workshop"),
-        limit=int_param(request, "limit", default=100, minimum=1, maximum=MAX_LIMIT),
-        offset=int_param(request, "offset", default=0, minimum=0, maximum=1_000_000),
+        limit=bounded_int(request, "limit", default=100, minimum=1, maximum=MAX_LIMIT),
+        offset=bounded_int(request, "offset", default=0, minimum=0, maximum=1_000_000),
     )
     return web.json_response({"jobs": [r.to_dict() for r in rows]})
 

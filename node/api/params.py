@@ -8,7 +8,7 @@ from aiohttp import web
 
 from node.problems import Problem
 
-__all__ = ["bad", "query_int"]
+__all__ = ["bad", "bounded_int", "query_int"]
 
 _DIGITS = re.compile(r"0|[1-9][0-9]{0,17}")
 
@@ -29,4 +29,20 @@ def query_int(request: web.Request, name: str, *, default: int | None = None) ->
         raise Problem(
             400, "bad-parameter", "Bad parameter", f"{name} must be a non-negative decimal integer"
         )
+    return int(raw)
+
+
+def bounded_int(
+    request: web.Request, name: str, *, default: int, minimum: int, maximum: int
+) -> int:
+    """An optional decimal query parameter within [minimum, maximum]. Raises Problem 400.
+
+    ASCII digits only: str.isdigit() also admits superscripts and other
+    scripts' digits, some of which int() then refuses.
+    """
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not _DIGITS.fullmatch(raw) or not minimum <= int(raw) <= maximum:
+        raise bad(f"{name} must be an integer from {minimum} to {maximum}", name)
     return int(raw)

@@ -20,6 +20,7 @@ from governance.electorate import open_proposal
 from governance.errors import GovernanceRefused
 from governance.proposals import Ballot, Proposal
 from node.api.oas import PROBLEM, SIGNED
+from node.api.params import bad, bounded_int
 from node.api.records import PRE_APPEND_CHECKS
 from node.appkeys import LOG
 from node.auth import read_limited_body, signed_agent
@@ -198,17 +199,6 @@ def _proposal_id(request: web.Request) -> str:
     return proposal_id
 
 
-def _int_query(request: web.Request, name: str, default: int, minimum: int, maximum: int) -> int:
-    text = request.query.get(name)
-    if text is None:
-        return default
-    if not text.isdigit() or len(text) > 7 or not minimum <= int(text) <= maximum:
-        raise Problem(
-            400, "bad-parameter", "Bad parameter", f"{name} is an integer {minimum}–{maximum}"
-        )
-    return int(text)
-
-
 async def _view(request: web.Request, stored: StoredProposal, *, full: bool) -> dict[str, Any]:
     """The API form of a proposal (specs/06-governance.md §10.4)."""
     terms = stored.proposal.terms
@@ -266,15 +256,16 @@ async def _view(request: web.Request, stored: StoredProposal, *, full: bool) -> 
 async def list_proposals(request: web.Request) -> web.Response:
     unknown = set(request.query) - {"status", "log", "limit", "offset"}
     if unknown:
-        raise Problem(400, "bad-parameter", "Bad parameter", f"unknown {sorted(unknown)[0]}")
+        first = sorted(unknown)[0]
+        raise bad(f"unknown query parameter {first}", first)
     status = request.query.get("status")
     if status not in (None, "open", "closed"):
-        raise Problem(400, "bad-parameter", "Bad parameter", "status is open or closed")
+        raise bad("status is open or closed", "status")
     log = request.query.get("log")
     if log is not None and (len(log) != 56 or not log.startswith("did:key:z6Mk")):
-        raise Problem(400, "bad-parameter", "Bad parameter", "log is a did:key")
-    limit = _int_query(request, "limit", 50, 1, MAX_LIMIT)
-    offset = _int_query(request, "offset", 0, 0, MAX_OFFSET)
+        raise bad("log is a did:key", "log")
+    limit = bounded_int(request, "limit", default=50, minimum=1, maximum=MAX_LIMIT)
+    offset = bounded_int(request, "offset", default=0, minimum=0, maximum=MAX_OFFSET)
     found, total = await request.app[GOVERNANCE_STORE].proposals(
         log=log, status=status, limit=limit, offset=offset
     )

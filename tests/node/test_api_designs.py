@@ -423,6 +423,8 @@ BAD_QUERIES = [
     ({"limit": "0"}, "limit"),
     ({"limit": "101"}, "limit"),
     ({"limit": "-1"}, "limit"),
+    ({"limit": "\u00b2"}, "limit"),  # str.isdigit() says yes, int() says no
+    ({"offset": "\u0661\u0662"}, "offset"),  # Arabic-Indic 12: decimal ASCII only
     ({"offset": "10001"}, "offset"),
     ({"offset": "x"}, "offset"),
     ({"author": "did:key:nope"}, "author"),

@@ -279,8 +279,17 @@ async def test_a_blocked_consent_proposal_is_not_executed(coop: Any) -> None:
 
 async def test_listing_parameters_are_checked(coop: Any, check_problem: Any) -> None:
     node, _ = coop
-    for params in ({"status": "maybe"}, {"limit": "0"}, {"limit": "x"}, {"log": "me"}, {"x": "1"}):
-        check_problem(await node.get("/api/v1/proposals", params=params), 400)
+    for params in (
+        {"status": "maybe"},
+        {"limit": "0"},
+        {"limit": "x"},
+        {"limit": "\u00b2"},  # str.isdigit() says yes, int() says no
+        {"offset": "\u0661\u0662"},  # Arabic-Indic 12: decimal ASCII only
+        {"log": "me"},
+        {"x": "1"},
+    ):
+        problem = check_problem(await node.get("/api/v1/proposals", params=params), 400)
+        assert problem["parameter"] == next(iter(params))
     check_problem(await node.get("/api/v1/proposals/not-an-id"), 400)
     check_problem(await node.get("/api/v1/proposals/sha256:" + "3" * 64), 404)
 
