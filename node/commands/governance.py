@@ -121,7 +121,7 @@ def ballot_form(method: str, choice: str | None, *, abstain: bool) -> dict[str, 
     scores: dict[str, int] = {}
     for item in items:
         option, sep, value = item.rpartition("=")
-        if not sep or not value.isdigit():
+        if not sep or not value.isascii() or not value.isdigit():
             raise GovernanceCommandError(f"a score ballot is option=score,…; {item!r} is not")
         scores[option] = int(value)
     return {"scores": scores}

@@ -36,6 +36,8 @@ def test_abstain_and_bad_choices() -> None:
         ballot_form("majority", None, abstain=False)
     with pytest.raises(GovernanceCommandError):
         ballot_form("score", "a=high", abstain=False)
+    with pytest.raises(GovernanceCommandError):
+        ballot_form("score", "a=\u00b2", abstain=False)  # isdigit() yes, int() no
 
 
 def _args(*argv: str) -> argparse.Namespace:
