@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from node.api.params import bad
 from node.appkeys import BLOBS, LOG, STORE
 from node.auth import signed_agent
 from node.problems import Problem
@@ -72,7 +73,7 @@ async def post_blob(request: web.Request) -> web.Response:
 async def get_blob(request: web.Request) -> web.StreamResponse:
     hexdigest = request.match_info["hex"]
     if not is_sha256_hex(hexdigest):
-        raise Problem(400, "bad-parameter", "Bad parameter", "expected 64 lowercase hex digits")
+        raise bad("expected 64 lowercase hex digits", "hex")
     path = request.app[BLOBS].path(hexdigest)
     try:
         handle = path.open("rb")

@@ -27,7 +27,7 @@ from node.api.capacity_params import (
     slug_param,
 )
 from node.api.oas import ADMIN, errors, json_response
-from node.api.params import bounded_int
+from node.api.params import bad, bounded_int
 from node.appkeys import LOG
 from node.auth import require_admin
 from node.clock import utc_now
@@ -82,7 +82,7 @@ async def get_workshop(request: web.Request) -> web.Response:
 async def get_workshop_okw(request: web.Request) -> web.Response:
     flavour = request.query.get("flavour", "json")
     if flavour not in ("json", "yaml"):
-        raise Problem(400, "bad-parameter", "Bad parameter", "flavour is json or yaml")
+        raise bad("flavour is json or yaml", "flavour")
     shop, machines, _ = await _workshop(request)
     facility = export_okw(
         shop.workshop, [m.machine for m in machines], retired=shop.retired, flavour=flavour

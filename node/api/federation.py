@@ -13,7 +13,7 @@ import json
 
 from aiohttp import web
 
-from node.api.params import query_int
+from node.api.params import bad, query_int
 from node.appkeys import CONFIG, LOG, PEERS, STORE
 from node.logservice import LogUnavailable
 from node.problems import Problem
@@ -153,7 +153,7 @@ async def consistency(request: web.Request) -> web.Response:
 async def record(request: web.Request) -> web.Response:
     rid = request.match_info["id"]
     if not is_record_id(rid):
-        raise Problem(400, "bad-parameter", "Bad parameter", "id must be sha256:<64 lowercase hex>")
+        raise bad("id must be sha256:<64 lowercase hex>", "id")
     did, size = await _log_size(request)
     found = await request.app[STORE].entry_by_id(did, rid)
     if found is None or found[0] >= size:

@@ -21,7 +21,7 @@ from governance.valueflows import export_graph
 from node.api.oas import DID as _DID
 from node.api.oas import errors as _errors
 from node.api.oas import json_response as _json
-from node.api.params import query_int
+from node.api.params import bad, bounded_int
 from node.appkeys import LOG, STORE
 from node.clock import utc_now
 from node.ledger_driver import LEDGER, ledger_context
@@ -51,21 +51,18 @@ def _agent(request: web.Request) -> Did:
     try:
         public_key_from_did(did)
     except InvalidKey as exc:
-        raise Problem(400, "bad-parameter", "Bad parameter", str(exc)) from exc
+        raise bad(str(exc), "did") from exc
     return Did(did)
 
 
 def _limit(request: web.Request, default: int, maximum: int) -> int:
-    limit = query_int(request, "limit", default=default)
-    if not 1 <= limit <= maximum:
-        raise Problem(400, "bad-parameter", "Bad parameter", f"limit must be 1 to {maximum}")
-    return limit
+    return bounded_int(request, "limit", default=default, minimum=1, maximum=maximum)
 
 
 def _only(request: web.Request, allowed: set[str]) -> None:
     unknown = sorted(set(request.query) - allowed)
     if unknown:
-        raise Problem(400, "bad-parameter", "Bad parameter", f"unknown query parameters {unknown}")
+        raise bad(f"unknown query parameters {unknown}", unknown[0])
 
 
 @routes.get("/api/v1/ledger/balances")
@@ -199,11 +196,9 @@ async def distributions(request: web.Request) -> web.Response:
     _only(request, {"job", "limit", "offset"})
     job = request.query.get("job")
     if job is not None and not is_record_id(job):
-        raise Problem(400, "bad-parameter", "Bad parameter", "job must be a record id")
+        raise bad("job must be a record id", "job")
     limit = _limit(request, 100, MAX_LIST)
-    offset = query_int(request, "offset", default=0)
-    if offset > MAX_OFFSET:
-        raise Problem(400, "bad-parameter", "Bad parameter", f"offset must be <= {MAX_OFFSET}")
+    offset = bounded_int(request, "offset", default=0, minimum=0, maximum=MAX_OFFSET)
     found = await request.app[LEDGER].distributions(job=job, limit=limit, offset=offset)
     return web.json_response({"distributions": [d.to_json() for d in found]})
 
@@ -217,7 +212,7 @@ async def policies(request: web.Request) -> web.Response:
         try:
             public_key_from_did(log)
         except InvalidKey as exc:
-            raise Problem(400, "bad-parameter", "Bad parameter", str(exc)) from exc
+            raise bad(str(exc), "log") from exc
     found = await request.app[LEDGER].policies(log)
     return web.json_response({"policies": [p.to_json() for p in found]})
 

@@ -18,6 +18,7 @@ from node.analysis import ANALYSIS_POOL, AnalysisUnavailable
 from node.api.oas import SIGNED as _SIGNED
 from node.api.oas import errors as _errors
 from node.api.oas import json_response as _json
+from node.api.params import bad
 from node.appkeys import LOG
 from node.auth import signed_agent
 from node.problems import Problem
@@ -34,16 +35,11 @@ def _query(request: web.Request) -> tuple[str, str]:
     filename = request.query.get("filename", "")
     units = request.query.get("units", "")
     if not _FILENAME_RE.fullmatch(filename):
-        raise Problem(
-            400,
-            "bad-parameter",
-            "Bad parameter",
-            "filename is required: a file name of 1 to 255 characters without a path",
+        raise bad(
+            "filename is required: a file name of 1 to 255 characters without a path", "filename"
         )
     if units not in UNITS:
-        raise Problem(
-            400, "bad-parameter", "Bad parameter", f"units must be one of {', '.join(UNITS)}"
-        )
+        raise bad(f"units must be one of {', '.join(UNITS)}", "units")
     return filename, units
 
 

@@ -24,11 +24,9 @@ def query_int(request: web.Request, name: str, *, default: int | None = None) ->
     if raw is None:
         if default is not None:
             return default
-        raise Problem(400, "bad-parameter", "Bad parameter", f"query parameter {name} is required")
+        raise bad(f"query parameter {name} is required", name)
     if not _DIGITS.fullmatch(raw):
-        raise Problem(
-            400, "bad-parameter", "Bad parameter", f"{name} must be a non-negative decimal integer"
-        )
+        raise bad(f"{name} must be a non-negative decimal integer", name)
     return int(raw)
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from node.api.params import bad
 from node.appkeys import FEDERATION, PEERS, STORE
 from node.auth import read_limited_body, require_admin
 from node.federation.service import PeerRefused
@@ -38,7 +39,7 @@ def _peer_did(request: web.Request) -> Did:
     try:
         public_key_from_did(did)
     except InvalidKey as exc:
-        raise Problem(400, "bad-parameter", "Bad parameter", str(exc)) from exc
+        raise bad(str(exc), "did") from exc
     return Did(did)
 
 

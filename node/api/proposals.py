@@ -193,9 +193,7 @@ async def post_ballot(request: web.Request) -> web.Response:
 def _proposal_id(request: web.Request) -> str:
     proposal_id = request.match_info["id"]
     if not is_record_id(proposal_id):
-        raise Problem(
-            400, "bad-parameter", "Bad parameter", "a proposal id is sha256:<64 lowercase hex>"
-        )
+        raise bad("a proposal id is sha256:<64 lowercase hex>", "id")
     return proposal_id
 
 
