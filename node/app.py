@@ -85,7 +85,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     blob_store = BlobStore(config.blob_dir, config.max_blob_bytes)
     blob_store.clean_temporary()
     app[BLOBS] = blob_store
-    peer_store = PeerStore(engine)
+    peer_store = PeerStore(engine, store.reader)
     await _recover_own_log(config, store, peer_store)
     log = LogService(store, app[NODE_KEY], config.origin, batch_max=config.append_batch_max)
     await log.start()

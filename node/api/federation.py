@@ -64,8 +64,8 @@ async def checkpoint(request: web.Request) -> web.Response:
         raise Problem(404, "not-found", "Not found", "no verified checkpoint of this log yet")
     size = _note_size(note)
     if size is not None:
-        cosigs = await request.app[PEERS].cosignatures_at(did, size)
-        note += "".join(c.line for c in cosigs).encode("utf-8")
+        lines = await request.app[PEERS].cosignature_lines(did, size)
+        note += "".join(lines).encode("utf-8")
     return web.Response(
         body=note, content_type="text/plain", charset="utf-8", headers={"Cache-Control": "no-cache"}
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 
@@ -10,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from node.store.schema import cosignatures, evidence, inbox, outbox, peers
+from node.store.sqlitereader import ReadFailed, SQLiteReader
 from protocol.did import Did
 
 __all__ = ["STOPPED_STATES", "CosignatureRow", "OutboxItem", "PeerRow", "PeerStore"]
@@ -71,8 +73,10 @@ def _peer(row: object) -> PeerRow:
 
 
 class PeerStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, reader: SQLiteReader | None = None) -> None:
         self.engine = engine
+        # SQLite: the log store's point reader, for reads on every checkpoint request.
+        self.reader = reader
 
     # Peers
 
@@ -167,6 +171,13 @@ class PeerStore:
         except IntegrityError:
             return False
         return True
+
+    async def cosignature_lines(self, log_did: str, size: int) -> list[str]:
+        """The lines of `cosignatures_at`, in its order; what /fed/v1/checkpoint appends."""
+        if self.reader is not None:
+            with contextlib.suppress(ReadFailed):
+                return self.reader.cosignature_lines(log_did, size)
+        return [c.line for c in await self.cosignatures_at(log_did, size)]
 
     async def cosignatures_at(self, log_did: str, size: int) -> list[CosignatureRow]:
         async with self.engine.connect() as conn:

@@ -122,6 +122,14 @@ class SQLiteReader:
         rows = self._all("SELECT note FROM checkpoints WHERE log_did = ? AND size = ?", (did, size))
         return bytes(rows[0][0]) if rows else None
 
+    def cosignature_lines(self, log_did: str, size: int) -> list[str]:
+        """The kept cosignature lines of a log's checkpoint at `size`, by witness name."""
+        rows = self._all(
+            "SELECT line FROM cosignatures WHERE log_did = ? AND size = ? ORDER BY witness_name",
+            (log_did, size),
+        )
+        return [str(r[0]) for r in rows]
+
 
 @lru_cache(maxsize=128)
 def _hashes_sql(count: int) -> str:
