@@ -29,7 +29,7 @@ from node.governance_actions import ACTIONS
 from node.governance_service import GOVERNANCE_STORE, governance_context
 from node.logservice import LogService, LogUnavailable
 from node.problems import Problem
-from node.store.governance import StoredProposal
+from node.store.governance import StoredProposal, recompute
 from node.store.logstore import LogRow
 from protocol.records import Record, RecordBody, format_time, is_record_id, parse_time
 from protocol.signing import envelope_from_json, record_id
@@ -201,13 +201,19 @@ async def _view(request: web.Request, stored: StoredProposal, *, full: bool) -> 
     """The API form of a proposal (specs/06-governance.md §10.4)."""
     terms = stored.proposal.terms
     now = utc_now()
+    governance = request.app[GOVERNANCE_STORE]
+    # Read once: the live tally and the full view's ballot list use the same rows.
+    ballots = (
+        await governance.ballots(stored.log, stored.proposal_id)
+        if full or stored.tally is None
+        else []
+    )
     if stored.tally is not None:
         status = "closed"
         tally = stored.tally
     else:
         status = "closing" if now >= terms.closes_at else "open"
-        live = await request.app[GOVERNANCE_STORE].live_tally(stored, format_time(now))
-        tally = live.to_dict()
+        tally = recompute(stored, ballots, format_time(now)).to_dict()
     out: dict[str, Any] = {
         "id": stored.proposal_id,
         "log": stored.log,
@@ -241,7 +247,6 @@ async def _view(request: web.Request, stored: StoredProposal, *, full: bool) -> 
     if full:
         out["text"] = stored.proposal.text
         out["voters"] = stored.electorate
-        ballots = await request.app[GOVERNANCE_STORE].ballots(stored.log, stored.proposal_id)
         out["ballots"] = [
             {"voter": b.voter, "index": b.index, "record": b.record_id, "created": b.created,
              **b.choice}

@@ -403,10 +403,6 @@ class GovernanceStore:
         async with self.engine.connect() as conn:
             return await _ballots(conn, log, proposal_id)
 
-    async def live_tally(self, stored: StoredProposal, now_text: str) -> Tally:
-        """The tally now of a proposal, from the projected ballots."""
-        return recompute(stored, await self.ballots(stored.log, stored.proposal_id), now_text)
-
     async def set_execution_error(self, log: str, result_id: str, error: str) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(
