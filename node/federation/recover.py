@@ -150,8 +150,9 @@ async def recover_own_log(
         raise LogBehind(
             f"this node's log is at size {size}, but {target_url} holds it at size {target}, "
             "signed by this node's key (a restored backup?). Appending now would fork the log, "
-            f"so the node does not start. Recovery failed: {'; '.join(errors) or 'no progress'}. "
-            f"Retry when the peer answers, or run `fabcommons log recover --from {target_url}`"
+            "so the node must not take appends until it holds those entries. Recovery failed: "
+            f"{'; '.join(errors) or 'no progress'}. Retry when the peer answers, or run "
+            f"`fabcommons log recover --data <data dir> --from {target_url}` with the node stopped"
         )
     logger.warning("own log recovered from size %d to %d via %s", head.size, size, source)
     return Recovery(head.size, size, seen, unread, source)
