@@ -123,18 +123,14 @@ class BlobFetcher:
         self._wake.set()
 
     async def rescan(self) -> None:
-        for sha, size, log in await self.designs.remote_files(self.local_log):
+        # Every log's, the own one's too: its files are stored before its
+        # records are appended, except after a restore, when records that came
+        # back from peers' mirrors (specs/03-federation.md §4.3) may name files
+        # the backup lacks. want() skips what the blob store holds.
+        for sha, size, log in await self.designs.design_files():
             self.want(sha, size, log)
-        for sha, log in await self.designs.remote_thumbnails(self.local_log):
+        for sha, log in await self.designs.analysis_thumbnails():
             self.want(sha, self.thumbnail_limit, log)
-        # The own log's files are stored before their records are appended,
-        # except after a restore: records that came back from peers' mirrors
-        # (specs/03-federation.md §4.3) may name files the backup lacks.
-        # want() skips what the blob store holds.
-        for sha, size in await self.designs.local_files(self.local_log):
-            self.want(sha, size, self.local_log)
-        for sha in await self.designs.local_thumbnails(self.local_log):
-            self.want(sha, self.thumbnail_limit, self.local_log)
 
     # -- running ------------------------------------------------------------------------------
 

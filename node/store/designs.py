@@ -402,50 +402,22 @@ class DesignStore:
                 return
             offset += batch
 
-    async def remote_files(self, local_log: str) -> list[tuple[str, int, str]]:
-        """(sha256, size, log did) of every file of designs from logs other than local_log."""
+    async def design_files(self) -> list[tuple[str, int, str]]:
+        """(sha256, size, log did) of every file of every design this node knows."""
         async with self.engine.connect() as conn:
             result = await conn.execute(
                 select(design_files.c.sha256, design_files.c.size, designs.c.log_did)
                 .join(designs, designs.c.record_id == design_files.c.record_id)
-                .where(designs.c.log_did != local_log)
                 .distinct()
             )
             return [(r.sha256, int(r.size), r.log_did) for r in result]
 
-    async def local_files(self, local_log: str) -> list[tuple[str, int]]:
-        """(sha256, size) of every file of the local log's own designs."""
-        async with self.engine.connect() as conn:
-            result = await conn.execute(
-                select(design_files.c.sha256, design_files.c.size)
-                .join(designs, designs.c.record_id == design_files.c.record_id)
-                .where(designs.c.log_did == local_log)
-                .distinct()
-            )
-            return [(r.sha256, int(r.size)) for r in result]
-
-    async def local_thumbnails(self, local_log: str) -> list[str]:
-        """sha256 of the thumbnails named by the local log's own design analyses."""
-        async with self.engine.connect() as conn:
-            result = await conn.execute(
-                select(design_analyses.c.thumbnail)
-                .where(
-                    design_analyses.c.log_did == local_log,
-                    design_analyses.c.thumbnail.is_not(None),
-                )
-                .distinct()
-            )
-            return [r.thumbnail for r in result]
-
-    async def remote_thumbnails(self, local_log: str) -> list[tuple[str, str]]:
-        """(sha256, log did) of the thumbnails named by other logs' design analyses."""
+    async def analysis_thumbnails(self) -> list[tuple[str, str]]:
+        """(sha256, log did) of the thumbnails named by every design analysis this node knows."""
         async with self.engine.connect() as conn:
             result = await conn.execute(
                 select(design_analyses.c.thumbnail, design_analyses.c.log_did)
-                .where(
-                    design_analyses.c.log_did != local_log,
-                    design_analyses.c.thumbnail.is_not(None),
-                )
+                .where(design_analyses.c.thumbnail.is_not(None))
                 .distinct()
             )
             return [(r.thumbnail, r.log_did) for r in result]
