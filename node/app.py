@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
-import aiohttp
 from aiohttp import web
 
 from node.api import (
@@ -33,14 +32,14 @@ from node.appkeys import (
 )
 from node.config import NodeConfig
 from node.features import FEATURES
-from node.federation.recover import recover_own_log
+from node.federation.recover import recover_from_peers
 from node.federation.service import FederationService
 from node.logservice import LogService
 from node.metrics import Metrics
 from node.problems import problem_middleware
 from node.store import BlobStore, LogStore, create_engine, migrate
 from node.store.noncestore import DatabaseNonceCache
-from node.store.peerstore import STOPPED_STATES, PeerStore
+from node.store.peerstore import PeerStore
 from protocol.keys import load_key
 
 __all__ = ["create_app", "read_admin_token"]
@@ -59,18 +58,6 @@ def read_admin_token(config: NodeConfig) -> str:
     return token
 
 
-async def _recover_own_log(config: NodeConfig, store: LogStore, peers: PeerStore) -> None:
-    """Before taking appends: catch the log up with any longer copy a peer holds (a restore)."""
-    if await store.local_head() is None:
-        return
-    urls = [p.url for p in await peers.all_peers() if p.state not in STOPPED_STATES]
-    if not urls:
-        return
-    timeout = aiohttp.ClientTimeout(total=config.peer_timeout_s, sock_read=config.peer_timeout_s)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        await recover_own_log(store, urls, session=session, batch_size=config.sync_batch)
-
-
 async def _storage(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     await migrate(config.database_url)
@@ -86,7 +73,11 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     blob_store.clean_temporary()
     app[BLOBS] = blob_store
     peer_store = PeerStore(engine, store.reader)
-    await _recover_own_log(config, store, peer_store)
+    if await store.local_head() is not None:
+        # Before taking appends: catch up with a longer copy a peer holds (a restore).
+        await recover_from_peers(
+            store, peer_store, timeout_s=config.peer_timeout_s, batch_size=config.sync_batch
+        )
     log = LogService(store, app[NODE_KEY], config.origin, batch_max=config.append_batch_max)
     await log.start()
     app[LOG] = log

@@ -35,7 +35,7 @@ from node.store.peerstore import STOPPED_STATES, PeerStore
 from protocol.checkpoint import NoteVerifier, open_checkpoint
 from protocol.errors import ProtocolError
 
-__all__ = ["LogBehind", "Recovery", "recover_offline", "recover_own_log"]
+__all__ = ["LogBehind", "Recovery", "recover_from_peers", "recover_offline", "recover_own_log"]
 
 logger = logging.getLogger(__name__)
 
@@ -158,26 +158,45 @@ async def recover_own_log(
     return Recovery(head.size, size, seen, unread, source)
 
 
+async def recover_from_peers(
+    store: LogStore,
+    peers: PeerStore,
+    peer_urls: Sequence[str] = (),
+    *,
+    timeout_s: float,
+    batch_size: int,
+) -> Recovery | None:
+    """`recover_own_log` from `peer_urls`, or else from every peer not stopped (§1.4).
+
+    None when there is no peer to ask. What `serve` runs before taking
+    appends, and `fabcommons log recover` with the node stopped.
+    """
+    urls = list(peer_urls) or [
+        p.url for p in await peers.all_peers() if p.state not in STOPPED_STATES
+    ]
+    if not urls:
+        return None
+    timeout = aiohttp.ClientTimeout(total=timeout_s, sock_read=timeout_s)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        return await recover_own_log(store, urls, session=session, batch_size=batch_size)
+
+
 async def recover_offline(
     database_url: str, peer_urls: Sequence[str], *, timeout_s: float, batch_size: int
 ) -> Recovery:
-    """`fabcommons log recover`: the same recovery against a stopped node's database.
-
-    Without `peer_urls`, every peer the node follows (and has not stopped
-    trusting) is asked.
-    """
+    """`fabcommons log recover`: the same recovery against a stopped node's database."""
     await migrate(database_url)
     engine = create_engine(database_url)
     try:
-        store = LogStore(engine)
-        urls = list(peer_urls)
-        if not urls:
-            peers = await PeerStore(engine).all_peers()
-            urls = [p.url for p in peers if p.state not in STOPPED_STATES]
-        if not urls:
-            raise NodeError("no peers to recover from: name one with --from URL")
-        timeout = aiohttp.ClientTimeout(total=timeout_s, sock_read=timeout_s)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            return await recover_own_log(store, urls, session=session, batch_size=batch_size)
+        found = await recover_from_peers(
+            LogStore(engine),
+            PeerStore(engine),
+            peer_urls,
+            timeout_s=timeout_s,
+            batch_size=batch_size,
+        )
     finally:
         await engine.dispose()
+    if found is None:
+        raise NodeError("no peers to recover from: name one with --from URL")
+    return found
