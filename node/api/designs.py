@@ -240,12 +240,15 @@ def _design_id(request: web.Request) -> str:
     return design_id
 
 
-async def _stored_or_404(request: web.Request) -> StoredDesign:
-    design_id = _design_id(request)
-    stored = await request.app[DESIGNS].get(design_id)
+def _known(design_id: str, stored: StoredDesign | None) -> StoredDesign:
     if stored is None:
         raise Problem(404, "not-found", "Not found", f"no design {design_id} is known here")
     return stored
+
+
+async def _stored_or_404(request: web.Request) -> StoredDesign:
+    design_id = _design_id(request)
+    return _known(design_id, await request.app[DESIGNS].get(design_id))
 
 
 @routes.get("/api/v1/designs/{id}")
@@ -254,9 +257,7 @@ async def get_design(request: web.Request) -> web.Response:
     store = request.app[DESIGNS]
     # The closure holds the design itself: one query fewer than a lookup first.
     known = await store.closure([design_id])
-    stored = known.get(design_id)
-    if stored is None:
-        raise Problem(404, "not-found", "Not found", f"no design {design_id} is known here")
+    stored = _known(design_id, known.get(design_id))
     design = stored.design
 
     def lookup(candidate: str) -> Design | None:

@@ -49,9 +49,11 @@ def volume_arg(text: str) -> tuple[str, str, str]:
     for part in parts:
         whole, _, frac = part.strip().partition(".")
         # isascii(): str.isdigit() also admits digits int() refuses (e.g. "²").
-        if not (whole + frac).isascii() or not whole.isdigit():
-            raise argparse.ArgumentTypeError(f"{part!r} is not a length in mm (3 decimals at most)")
-        if frac and (not frac.isdigit() or len(frac) > 3):
+        if (
+            not (whole + frac).isascii()
+            or not whole.isdigit()
+            or (frac and (not frac.isdigit() or len(frac) > 3))
+        ):
             raise argparse.ArgumentTypeError(f"{part!r} is not a length in mm (3 decimals at most)")
         out.append(f"{int(whole)}.{frac.ljust(3, '0')}")
     return out[0], out[1], out[2]
