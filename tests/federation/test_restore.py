@@ -14,7 +14,6 @@ computed with hashlib (tests/support/designkit.py).
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Callable
@@ -25,13 +24,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 from designkit import analysed, check_served, files_available, publish_switch_plate
+from fabnodes import run_cli_async
 from fednet import (
-    CLI_TIMEOUT_S,
     FedNet,
     FedNode,
     ServeFailed,
-    child_env,
-    cli_argv,
     federate,
     open_note,
     post_profiles,
@@ -47,22 +44,9 @@ pytestmark = pytest.mark.slow
 
 
 async def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """The CLI in a subprocess, awaited: the stand-in peer shares this event loop."""
-    proc = await asyncio.create_subprocess_exec(
-        *cli_argv(),
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=child_env(),
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), CLI_TIMEOUT_S)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode is not None
-    return subprocess.CompletedProcess(args, proc.returncode, out.decode(), err.decode())
+    """The CLI awaited (the stand-in peer shares this event loop), as subprocess.run reports."""
+    code, out, err = await run_cli_async(*args)
+    return subprocess.CompletedProcess(args, code, out, err)
 
 
 def stored_size(node: FedNode) -> int:
